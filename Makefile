@@ -1,0 +1,63 @@
+# border-surge: `make help` lists the targets. The README and .ci/run use these.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KAFKA := deploy/local/kafka.sh
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-20s %s\n", $$1, $$2}'
+
+$(BIN)/border-surge: pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/border-surge ## Create the virtualenv and install the package with dev tools
+
+kafka-fetch: ## Resolve the pinned Apache Kafka jars with Maven (cached in .kafka/)
+	$(KAFKA) fetch
+
+kafka-up: ## Start the local Kafka broker (idempotent; waits until it answers)
+	$(KAFKA) up
+
+kafka-down: ## Stop the local Kafka broker cleanly (data is kept)
+	$(KAFKA) down
+
+kafka-logs: ## Tail the broker log
+	$(KAFKA) logs
+
+topics: install kafka-up ## Create (or check) the service's topics
+	$(BIN)/border-surge topics create
+
+run: install kafka-up ## The main job: broker, topics, worker, 2022 scenario replay, alerts
+	$(BIN)/border-surge run
+
+stop: ## Stop the worker started by `make run` and the broker
+	-$(BIN)/border-surge stop
+	$(KAFKA) down
+
+test: install kafka-up ## Run every test (unit, integration against the real broker)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install ## Only the fast unit tests (no broker)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: install ## ruff, ruff format --check, mypy, schema drift
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy streams schemas
+	$(BIN)/python -m schemas.export --check
+
+format: install ## Format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove caches (keeps the Kafka jars and data)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean

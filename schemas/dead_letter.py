@@ -1,0 +1,41 @@
+"""Why a record went to the dead-letter topic, and the headers that say where it came from."""
+
+from enum import StrEnum
+
+
+class DeadLetterReason(StrEnum):
+    """Why a raw record was rejected.
+
+    The values are a Prometheus label and a DLQ header, so the set stays small and fixed:
+    add a member only when operators would act differently on it.
+    """
+
+    TOO_LARGE = "too_large"
+    BAD_ENCODING = "bad_encoding"
+    BAD_JSON = "bad_json"
+    NOT_OBJECT = "not_object"
+    INVALID_FIELD = "invalid_field"
+    UNSUPPORTED_VERSION = "unsupported_version"
+
+
+HEADER_ERROR = "x-error"
+HEADER_ERROR_REASON = "x-error-reason"
+HEADER_SOURCE_TOPIC = "x-source-topic"
+HEADER_SOURCE_PARTITION = "x-source-partition"
+HEADER_SOURCE_OFFSET = "x-source-offset"
+
+
+def dead_letter_headers(
+    reason: DeadLetterReason, detail: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """Kafka headers for a dead-lettered record: UTF-8 text, numbers in decimal.
+
+    One place decides the encoding so that whoever replays the DLQ can parse it back.
+    """
+    return [
+        (HEADER_ERROR, detail.encode("utf-8", "replace")),
+        (HEADER_ERROR_REASON, reason.value.encode()),
+        (HEADER_SOURCE_TOPIC, topic.encode("utf-8", "replace")),
+        (HEADER_SOURCE_PARTITION, str(partition).encode()),
+        (HEADER_SOURCE_OFFSET, str(offset).encode()),
+    ]

@@ -1,0 +1,239 @@
+"""Event-time bucket counts for the directions of one partition: watermark, closing, late fixes.
+
+Pure logic, no Kafka: the counting agent feeds batches in and persists what `apply_batch`
+reports as changed. State is kept in day chunks (one compact array per direction and UTC day)
+so that a month of history costs kilobytes per direction and a batch touches few keys.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from streams.windows import DAY_MS, bucket_start, closable_until
+
+Direction = tuple[str, str, str]  # (crossing_id, from_country, to_country)
+_T, _E, _R = 0, 1, 2  # slot layout in a chunk: travellers, events, revision per bucket
+
+
+@dataclass(frozen=True, slots=True)
+class CountedEvent:
+    """A validated, deduplicated-or-not event, as the counter needs it."""
+
+    direction: Direction
+    event_id: str
+    event_time_ms: int
+    travellers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedBucket:
+    """A bucket published to the counts topic: first close (revision 0) or a late correction."""
+
+    direction: Direction
+    start_ms: int
+    end_ms: int
+    travellers: int
+    events: int
+    revision: int
+
+    @property
+    def is_correction(self) -> bool:
+        return self.revision > 0
+
+
+@dataclass(slots=True)
+class BatchResult:
+    counted: int = 0
+    duplicates: int = 0
+    late: int = 0  # counted into an already closed bucket
+    expired: list[CountedEvent] = field(default_factory=list)  # older than the kept history
+    closed: list[ClosedBucket] = field(default_factory=list)
+    dirty_chunks: set[tuple[Direction, int]] = field(default_factory=set)
+    dirty_dedupe: set[tuple[str, int]] = field(default_factory=set)
+    dropped_chunks: set[tuple[Direction, int]] = field(default_factory=set)
+    dropped_dedupe: set[tuple[str, int]] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class CounterConfig:
+    bucket_ms: int = 300_000
+    lateness_ms: int = 600_000
+    history_ms: int = 35 * DAY_MS
+    dedupe_ms: int = 24 * 3_600_000
+
+    def __post_init__(self) -> None:
+        if DAY_MS % self.bucket_ms:
+            raise ValueError("bucket length must divide a day evenly (e.g. 60, 300, 900 s)")
+
+    @property
+    def per_day(self) -> int:
+        return DAY_MS // self.bucket_ms
+
+
+class PartitionCounter:
+    """Counts of every direction whose events land on one partition."""
+
+    def __init__(self, config: CounterConfig) -> None:
+        self.config = config
+        self.max_event_ms: int | None = None
+        self.closed_until: int | None = None  # every bucket starting before this is published
+        self.first_bucket: dict[Direction, int] = {}
+        # day start -> direction -> [travellers, events, revision] * buckets per day
+        self.days: dict[int, dict[Direction, array[int]]] = {}
+        # bucket start -> crossing_id -> event ids counted (the dedupe memory)
+        self.dedupe: dict[int, dict[str, set[str]]] = {}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def watermark_ms(self) -> int | None:
+        if self.max_event_ms is None:
+            return None
+        return self.max_event_ms - self.config.lateness_ms
+
+    def directions(self) -> list[Direction]:
+        return sorted(self.first_bucket)
+
+    def bucket(self, direction: Direction, start_ms: int) -> tuple[int, int, int]:
+        """(travellers, events, revision) of one bucket; zeros where nothing was counted."""
+        day = self.days.get(start_ms - start_ms % DAY_MS)
+        chunk = None if day is None else day.get(direction)
+        if chunk is None:
+            return (0, 0, 0)
+        i = 3 * ((start_ms % DAY_MS) // self.config.bucket_ms)
+        return (chunk[i + _T], chunk[i + _E], chunk[i + _R])
+
+    def window_sum(self, direction: Direction, end_ms: int, length_ms: int) -> tuple[int, int]:
+        """(travellers, events) over the buckets in [end_ms - length_ms, end_ms)."""
+        travellers = events = 0
+        step = self.config.bucket_ms
+        for start in range(end_ms - length_ms, end_ms, step):
+            t, e, _ = self.bucket(direction, start)
+            travellers += t
+            events += e
+        return travellers, events
+
+    def buckets(self, direction: Direction, since_ms: int, until_ms: int) -> Iterator[ClosedBucket]:
+        step = self.config.bucket_ms
+        for start in range(bucket_start(since_ms, step), until_ms, step):
+            t, e, r = self.bucket(direction, start)
+            yield ClosedBucket(direction, start, start + step, t, e, r)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def apply_batch(self, events: Iterable[CountedEvent]) -> BatchResult:
+        """Count a batch, then close every bucket the new watermark has passed."""
+        cfg = self.config
+        result = BatchResult()
+        corrected: set[tuple[Direction, int]] = set()
+        for ev in events:
+            if self.max_event_ms is not None and (
+                ev.event_time_ms < self.max_event_ms - cfg.lateness_ms - cfg.history_ms
+            ):
+                result.expired.append(ev)
+                continue
+            start = bucket_start(ev.event_time_ms, cfg.bucket_ms)
+            crossing = ev.direction[0]
+            by_crossing = self.dedupe.get(start)
+            if by_crossing is None:
+                by_crossing = self.dedupe[start] = {}
+            seen = by_crossing.get(crossing)
+            if seen is None:
+                seen = by_crossing[crossing] = set()
+            if ev.event_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(ev.event_id)
+            result.dirty_dedupe.add((crossing, start))
+            day = start - start % DAY_MS
+            key = (ev.direction, day)
+            chunks = self.days.get(day)
+            if chunks is None:
+                chunks = self.days[day] = {}
+            chunk = chunks.get(ev.direction)
+            if chunk is None:
+                chunk = chunks[ev.direction] = array("I", bytes(12 * cfg.per_day))
+            i = 3 * ((start - day) // cfg.bucket_ms)
+            chunk[i + _T] += ev.travellers
+            chunk[i + _E] += 1
+            result.dirty_chunks.add(key)
+            result.counted += 1
+            first = self.first_bucket.get(ev.direction)
+            if first is None or start < first:
+                self.first_bucket[ev.direction] = start
+                if first is None and self.closed_until is not None and start < self.closed_until:
+                    # A direction first seen through a late event: its buckets up to the
+                    # partition's close point were never published; publish them now.
+                    self._publish_range(ev.direction, start, self.closed_until, result)
+                    continue
+            if self.closed_until is not None and start < self.closed_until:
+                result.late += 1
+                corrected.add((ev.direction, start))
+            if self.max_event_ms is None or ev.event_time_ms > self.max_event_ms:
+                self.max_event_ms = ev.event_time_ms
+        for direction, start in sorted(corrected):
+            day = start - start % DAY_MS
+            chunk = self.days[day][direction]
+            i = 3 * ((start - day) // cfg.bucket_ms)
+            chunk[i + _R] += 1
+            result.closed.append(
+                ClosedBucket(
+                    direction,
+                    start,
+                    start + cfg.bucket_ms,
+                    chunk[i + _T],
+                    chunk[i + _E],
+                    chunk[i + _R],
+                )
+            )
+        self.advance(result)
+        return result
+
+    def advance(self, result: BatchResult, idle_to_ms: int | None = None) -> BatchResult:
+        """Close buckets up to the watermark (or, for an idle partition, up to idle_to_ms)."""
+        if self.max_event_ms is None:
+            return result
+        if idle_to_ms is not None and idle_to_ms > self.max_event_ms:
+            # No new events: event time is taken to move on with the wall clock.
+            self.max_event_ms = idle_to_ms
+        target = closable_until(self.max_event_ms - self.config.lateness_ms, self.config.bucket_ms)
+        if self.closed_until is None:
+            # First events ever: nothing before the first bucket of each direction exists.
+            self.closed_until = min(min(self.first_bucket.values(), default=target), target)
+        if target > self.closed_until:
+            for direction in sorted(self.first_bucket):
+                self._publish_range(direction, self.closed_until, target, result)
+            self.closed_until = target
+            self._expire(result)
+        return result
+
+    def _publish_range(
+        self, direction: Direction, since_ms: int, until_ms: int, result: BatchResult
+    ) -> None:
+        since_ms = max(since_ms, self.first_bucket[direction])
+        step = self.config.bucket_ms
+        for start in range(since_ms, until_ms, step):
+            t, e, r = self.bucket(direction, start)
+            result.closed.append(ClosedBucket(direction, start, start + step, t, e, r))
+
+    def _expire(self, result: BatchResult) -> None:
+        """Forget what lies beyond the history and dedupe horizons, by event time only."""
+        assert self.max_event_ms is not None
+        horizon = self.max_event_ms - self.config.lateness_ms - self.config.history_ms
+        for day in [d for d in self.days if d + DAY_MS <= horizon]:  # ~history_days keys
+            for direction in self.days.pop(day):
+                result.dropped_chunks.add((direction, day))
+                result.dirty_chunks.discard((direction, day))
+        dedupe_horizon = self.max_event_ms - self.config.lateness_ms - self.config.dedupe_ms
+        while self.dedupe:
+            oldest = min(self.dedupe)  # a few hundred bucket starts at most
+            if oldest + self.config.bucket_ms > dedupe_horizon:
+                break
+            for crossing in self.dedupe.pop(oldest):
+                result.dropped_dedupe.add((crossing, oldest))
+                result.dirty_dedupe.discard((crossing, oldest))
+        for direction, first in list(self.first_bucket.items()):
+            if first < horizon:
+                self.first_bucket[direction] = bucket_start(horizon, self.config.bucket_ms)

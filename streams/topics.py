@@ -1,0 +1,53 @@
+"""The service's Kafka topics: names, partition counts and configs, derived from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.settings import Settings
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+    # Partition count must equal the events topic's (co-partitioned state); others may differ.
+    copartitioned: bool = False
+
+
+def table_changelog(settings: Settings, table: str) -> str:
+    """Faust's name for a table's changelog topic."""
+    return f"{settings.app_id}-{table}-changelog"
+
+
+# Faust tables the counting agent keeps; their changelogs are created and checked with the rest.
+TABLES = ("state",)
+
+
+def keyed_events_topic(settings: Settings) -> str:
+    """Valid events re-keyed by crossing_id, so each post's state lives on one partition."""
+    return settings.topic("events.by-crossing")
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    p = settings.partitions
+    history_ms = (settings.history_days + 7) * DAY_MS
+    specs = [
+        TopicSpec(settings.events_topic, p, {"retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(
+            keyed_events_topic(settings), p, {"retention.ms": str(7 * DAY_MS)}, copartitioned=True
+        ),
+        TopicSpec(settings.counts_topic, p, {"retention.ms": str(history_ms)}),
+        TopicSpec(settings.alerts_topic, p, {"retention.ms": str(365 * DAY_MS)}),
+        TopicSpec(settings.dlq_topic, p, {"retention.ms": str(30 * DAY_MS)}),
+    ]
+    specs += [
+        TopicSpec(
+            table_changelog(settings, t), p, {"cleanup.policy": "compact"}, copartitioned=True
+        )
+        for t in TABLES
+    ]
+    return specs
