@@ -1,4 +1,4 @@
-"""Connection options for aiokafka clients and for Faust, built from settings (secrets stay secret)."""
+"""Connection options for aiokafka clients and for Faust, built from settings."""
 
 from __future__ import annotations
 
