@@ -16,6 +16,8 @@ class DeadLetterReason(StrEnum):
     NOT_OBJECT = "not_object"
     INVALID_FIELD = "invalid_field"
     UNSUPPORTED_VERSION = "unsupported_version"
+    FUTURE_EVENT = "future_event"  # occurred_at far ahead of the record's append time
+    EXPIRED = "expired"  # older than the kept history: its bucket no longer exists
 
 
 HEADER_ERROR = "x-error"

@@ -19,12 +19,13 @@ _T, _E, _R = 0, 1, 2  # slot layout in a chunk: travellers, events, revision per
 
 @dataclass(frozen=True, slots=True)
 class CountedEvent:
-    """A validated, deduplicated-or-not event, as the counter needs it."""
+    """A validated event as the counter needs it; offset is its position in the partition."""
 
     direction: Direction
     event_id: str
     event_time_ms: int
     travellers: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class ClosedBucket:
 @dataclass(slots=True)
 class BatchResult:
     counted: int = 0
+    replayed: int = 0  # counted before a restart already (its state was saved): not again
     duplicates: int = 0
     late: int = 0  # counted into an already closed bucket
     expired: list[CountedEvent] = field(default_factory=list)  # older than the kept history
@@ -82,8 +84,12 @@ class PartitionCounter:
         self.first_bucket: dict[Direction, int] = {}
         # day start -> direction -> [travellers, events, revision] * buckets per day
         self.days: dict[int, dict[Direction, array[int]]] = {}
-        # bucket start -> crossing_id -> event ids counted (the dedupe memory)
-        self.dedupe: dict[int, dict[str, set[str]]] = {}
+        # The source offset each saved chunk already contains. A record replayed after a crash
+        # is added only to chunks whose saved state predates it: counts stay exact even when a
+        # crash saved some keys of a batch and not others.
+        self.chunk_offsets: dict[tuple[Direction, int], int] = {}
+        # bucket start -> crossing_id -> event id -> offset of the record that counted it
+        self.dedupe: dict[int, dict[str, dict[str, int]]] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -141,14 +147,25 @@ class PartitionCounter:
                 by_crossing = self.dedupe[start] = {}
             seen = by_crossing.get(crossing)
             if seen is None:
-                seen = by_crossing[crossing] = set()
-            if ev.event_id in seen:
+                seen = by_crossing[crossing] = {}
+            first_offset = seen.get(ev.event_id)
+            if first_offset is None:
+                seen[ev.event_id] = ev.offset
+                result.dirty_dedupe.add((crossing, start))
+            elif first_offset != ev.offset:
                 result.duplicates += 1
                 continue
-            seen.add(ev.event_id)
-            result.dirty_dedupe.add((crossing, start))
+            if self.max_event_ms is None or ev.event_time_ms > self.max_event_ms:
+                self.max_event_ms = ev.event_time_ms
+            first = self.first_bucket.get(ev.direction)
+            if first is None or start < first:
+                self.first_bucket[ev.direction] = start
             day = start - start % DAY_MS
             key = (ev.direction, day)
+            if self.chunk_offsets.get(key, -1) >= ev.offset:
+                result.replayed += 1
+                continue
+            self.chunk_offsets[key] = ev.offset
             chunks = self.days.get(day)
             if chunks is None:
                 chunks = self.days[day] = {}
@@ -160,19 +177,14 @@ class PartitionCounter:
             chunk[i + _E] += 1
             result.dirty_chunks.add(key)
             result.counted += 1
-            first = self.first_bucket.get(ev.direction)
-            if first is None or start < first:
-                self.first_bucket[ev.direction] = start
-                if first is None and self.closed_until is not None and start < self.closed_until:
+            if self.closed_until is not None and start < self.closed_until:
+                if first is None:
                     # A direction first seen through a late event: its buckets up to the
                     # partition's close point were never published; publish them now.
                     self._publish_range(ev.direction, start, self.closed_until, result)
-                    continue
-            if self.closed_until is not None and start < self.closed_until:
-                result.late += 1
-                corrected.add((ev.direction, start))
-            if self.max_event_ms is None or ev.event_time_ms > self.max_event_ms:
-                self.max_event_ms = ev.event_time_ms
+                else:
+                    result.late += 1
+                    corrected.add((ev.direction, start))
         for direction, start in sorted(corrected):
             day = start - start % DAY_MS
             chunk = self.days[day][direction]
@@ -224,6 +236,7 @@ class PartitionCounter:
         horizon = self.max_event_ms - self.config.lateness_ms - self.config.history_ms
         for day in [d for d in self.days if d + DAY_MS <= horizon]:  # ~history_days keys
             for direction in self.days.pop(day):
+                self.chunk_offsets.pop((direction, day), None)
                 result.dropped_chunks.add((direction, day))
                 result.dirty_chunks.discard((direction, day))
         dedupe_horizon = self.max_event_ms - self.config.lateness_ms - self.config.dedupe_ms

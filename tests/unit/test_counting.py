@@ -14,8 +14,18 @@ D2 = ("nuijamaa", "RU", "FI")
 CFG = CounterConfig(bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS)
 
 
-def ev(t_ms: int, n: int = 1, d: tuple[str, str, str] = D1, eid: str | None = None) -> CountedEvent:
-    return CountedEvent(d, eid or f"e{t_ms}-{n}-{random.random()}", t_ms, n)
+_offsets = iter(range(10**9))
+
+
+def ev(
+    t_ms: int,
+    n: int = 1,
+    d: tuple[str, str, str] = D1,
+    eid: str | None = None,
+    offset: int | None = None,
+) -> CountedEvent:
+    off = next(_offsets) if offset is None else offset
+    return CountedEvent(d, eid or f"e{t_ms}-{n}-{off}", t_ms, n, off)
 
 
 def test_bucket_start_is_utc_aligned_and_floors():
@@ -131,7 +141,7 @@ def test_random_stream_matches_reference_sums():
         e = ev(t + jitter, rng.randint(1, 4), rng.choice(directions), eid=f"id{len(sent)}")
         sent.append(e)
         if rng.random() < 0.05:
-            sent.append(e)  # a duplicate delivery
+            sent.append(ev(e.event_time_ms, e.travellers, e.direction, eid=e.event_id))
     published: dict[tuple[tuple[str, str, str], int], tuple[int, int]] = {}
     for i in range(0, len(sent), 100):
         for b in c.apply_batch(sent[i : i + 100]).closed:
