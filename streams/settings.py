@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     idle_close_seconds: float = Field(
         60.0, gt=0, description="Wall time a partition may be idle before its buckets close anyway."
     )
+    future_tolerance_seconds: int = Field(
+        900, ge=0, description="How far occurred_at may be ahead of the record's append time."
+    )
     batch_size: int = Field(2000, ge=1, le=100_000)
     batch_seconds: float = Field(0.2, gt=0, le=10)
 

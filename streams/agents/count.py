@@ -1,0 +1,182 @@
+"""The counting agent: per partition, dedupe, count into buckets, close them, save the state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from schemas.dead_letter import DeadLetterReason, dead_letter_headers
+from schemas.event import InvalidEvent, parse_event
+from streams import state
+from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
+from streams.outbox import Record
+from streams.records import count_record
+
+if TYPE_CHECKING:
+    from streams.app import Service
+
+logger = logging.getLogger(__name__)
+
+
+class Counting:
+    """Owns the counters of the partitions assigned to this worker."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        s = service.settings
+        self.config = CounterConfig(
+            bucket_ms=s.bucket_seconds * 1000,
+            lateness_ms=s.lateness_seconds * 1000,
+            history_ms=s.history_days * 86_400_000,
+            dedupe_ms=s.dedupe_hours * 3_600_000,
+        )
+        self.counters: dict[int, PartitionCounter] = {}
+        # wall-clock ms and max event time at the last batch, per partition (idle closing)
+        self._anchors: dict[int, tuple[float, int]] = {}
+        self._offsets: dict[int, int] = {}  # last source offset processed, per partition
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def restore(self, partitions: set[int], table_data: Any) -> None:
+        """Rebuild counters of newly assigned partitions from the recovered table."""
+        for p in sorted(partitions - set(self.counters)):
+            counter = PartitionCounter(self.config)
+            keys = list(state.keys_of(p, list(table_data.keys())))
+            offset = state.restore(p, counter, ((k, table_data[k]) for k in keys))
+            for k in keys:  # the counter holds it now; no need for a second copy
+                del table_data[k]
+            self.counters[p] = counter
+            logger.info(
+                "partition %d restored: %d directions, %d days, last offset %d",
+                p,
+                len(counter.first_bucket),
+                len(counter.days),
+                offset,
+            )
+
+    def revoke(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self.counters.pop(p, None)
+            self._anchors.pop(p, None)
+            self._offsets.pop(p, None)
+
+    def counter(self, partition: int) -> PartitionCounter:
+        counter = self.counters.get(partition)
+        if counter is None:
+            counter = self.counters[partition] = PartitionCounter(self.config)
+        return counter
+
+    # -- processing ------------------------------------------------------------------------
+
+    async def process(self, events: list[Any]) -> None:
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event.message)
+        async with self._lock:
+            for partition, messages in by_partition.items():
+                await self._process_partition(partition, messages)
+
+    async def _process_partition(self, partition: int, messages: list[Any]) -> None:
+        service = self.service
+        counted: list[CountedEvent] = []
+        outputs: list[Record] = []
+        for m in messages:
+            try:
+                ev = parse_event(m.value)
+            except InvalidEvent as exc:  # ingest validated it; only a foreign producer gets here
+                outputs.append(self._dead_letter(m, exc.reason, exc.detail))
+                continue
+            counted.append(
+                CountedEvent(
+                    (ev.crossing_id, ev.from_country, ev.to_country),
+                    ev.event_id,
+                    ev.event_time_ms,
+                    ev.travellers,
+                    m.offset,
+                )
+            )
+        counter = self.counter(partition)
+        result = counter.apply_batch(counted)
+        self._anchors[partition] = (time.time(), counter.max_event_ms or 0)
+        self._offsets[partition] = messages[-1].offset
+        metrics = service.metrics
+        metrics.counted.inc(result.counted)
+        metrics.duplicates.inc(result.duplicates)
+        metrics.late.inc(result.late)
+        for ev in result.expired:
+            outputs.append(
+                Record(
+                    service.settings.dlq_topic,
+                    ev.direction[0].encode(),
+                    None,
+                    headers=[("x-error", b"older than the kept history")],
+                )
+            )
+        await self._save(partition, counter, result, outputs, messages[-1].offset)
+
+    def _dead_letter(self, m: Any, reason: DeadLetterReason, detail: str) -> Record:
+        self.service.metrics.dead_lettered.labels(reason.value).inc()
+        headers = dead_letter_headers(reason, detail, m.topic, m.partition, m.offset)
+        return Record(self.service.settings.dlq_topic, m.key, m.value, headers=headers)
+
+    async def _save(
+        self,
+        partition: int,
+        counter: PartitionCounter,
+        result: BatchResult,
+        outputs: list[Record],
+        offset: int,
+    ) -> None:
+        """Outputs first, then state, then the meta with the offset: see docs/exactly-once.md."""
+        service = self.service
+        counts_topic = service.settings.counts_topic
+        outputs.extend(
+            Record(counts_topic, b.direction[0].encode(), count_record(b)) for b in result.closed
+        )
+        if outputs:
+            await service.outbox.write(outputs)
+        changelog = service.changelog_topic_name
+        entries = state.changed_entries(partition, counter, result)
+        if entries:
+            await service.outbox.write(
+                [Record(changelog, k.encode(), v, partition) for k, v in entries]
+            )
+        key, value = state.meta_entry(partition, counter, offset)
+        await service.outbox.write([Record(changelog, key.encode(), value, partition)])
+        service.on_buckets_closed(result.closed)
+
+    async def close_idle(self) -> None:
+        """Close the buckets of partitions that have been idle longer than the setting."""
+        idle_ms = self.service.settings.idle_close_seconds * 1000
+        now = time.time()
+        async with self._lock:
+            for partition, (wall, event_ms) in list(self._anchors.items()):
+                counter = self.counters.get(partition)
+                elapsed = (now - wall) * 1000
+                if counter is None or elapsed < idle_ms:
+                    continue
+                result = counter.advance(BatchResult(), idle_to_ms=event_ms + int(elapsed))
+                if result.closed:
+                    offset = self._offsets.get(partition, -1)
+                    await self._save(partition, counter, result, [], offset)
+
+
+def register(service: Service) -> Counting:
+    counting = Counting(service)
+    app = service.app
+
+    @app.agent(service.keyed_topic, name="count")
+    async def count(stream: Any) -> None:
+        settings = service.settings
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await counting.process(list(events))
+
+    @app.timer(interval=max(1.0, service.settings.idle_close_seconds / 6))
+    async def idle_closer() -> None:
+        await counting.close_idle()
+
+    return counting

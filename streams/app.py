@@ -1,0 +1,126 @@
+"""Builds the Faust app from settings: topics, the state table, agents and web views."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from streams.counting import ClosedBucket
+from streams.kafka import faust_credentials
+from streams.metrics import Metrics
+from streams.outbox import Outbox
+from streams.settings import Settings
+from streams.topics import keyed_events_topic
+
+logger = logging.getLogger(__name__)
+
+STATE_TABLE = "state"
+
+
+class StateTable(faust.Table):  # type: ignore[misc]
+    """A plain table used as the durable log of the counters; tells the service on recovery."""
+
+    service: Service
+
+    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        self.service.on_recovered({tp.partition for tp in active_tps})
+
+    async def on_rebalance(
+        self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
+    ) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        keyed = self.service.keyed_topic_name
+        self.service.on_revoked({tp.partition for tp in revoked if tp.topic == keyed})
+
+
+class Service:
+    """The worker: one Faust app and what its agents share."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            settings.app_id,
+            broker=settings.broker,
+            broker_credentials=faust_credentials(settings),
+            datadir=str(settings.data_dir / settings.app_id),
+            store="memory://",
+            processing_guarantee="at_least_once",
+            topic_partitions=settings.partitions,
+            topic_allow_declare=False,  # `border-surge topics create` owns topic creation
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            web_enabled=True,
+            table_standby_replicas=1,
+            broker_commit_every=settings.batch_size,
+            logging_config=None,
+        )
+        self.keyed_topic_name = keyed_events_topic(settings)
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.events_topic = self.app.topic(settings.events_topic, **raw)
+        self.keyed_topic = self.app.topic(self.keyed_topic_name, **raw)
+        table = StateTable(
+            self.app,
+            name=STATE_TABLE,
+            partitions=settings.partitions,
+            schema=faust.Schema(key_type=bytes, value_type=bytes, **raw),
+            help="Counters' durable state (day chunks, dedupe ids, watermarks).",
+        )
+        table.service = self
+        self.table = self.app.tables.add(table)
+        self.changelog_topic_name = self.table.changelog_topic.get_topic_name()
+        self._outbox: Outbox | None = None
+        self._bucket_listeners: list[Any] = []
+
+        from streams import web
+        from streams.agents import count, ingest
+
+        ingest.register(self)
+        self.counting = count.register(self)
+        web.register(self)
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            self._outbox = Outbox(self.app.producer)
+        return self._outbox
+
+    def on_recovered(self, partitions: set[int]) -> None:
+        self.counting.restore(partitions, _StoreView(self.table.data))
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        self.counting.revoke(partitions)
+
+    def on_buckets_closed(self, closed: list[ClosedBucket]) -> None:
+        self.metrics.buckets_closed.inc(len(closed))
+        for listener in self._bucket_listeners:
+            listener(closed)
+
+
+class _StoreView:
+    """The recovered table store as a str-keyed mapping (keys are UTF-8 bytes inside)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def keys(self) -> list[str]:
+        return [k.decode() if isinstance(k, bytes) else k for k in self._store.keys()]
+
+    def __getitem__(self, key: str) -> bytes:
+        return self._store[key.encode()]
+
+    def __delitem__(self, key: str) -> None:
+        del self._store[key.encode()]
+
+
+def create_service(settings: Settings, metrics: Metrics | None = None) -> Service:
+    return Service(settings, metrics)

@@ -1,0 +1,118 @@
+"""The `border-surge` command line: worker, topics, emit, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from streams.errors import BorderSurgeError
+from streams.settings import Settings, load_settings
+
+logger = logging.getLogger("border_surge")
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from streams.admin import ensure_topics
+    from streams.app import create_service
+
+    # Topics are checked before Faust starts: a partition mismatch would otherwise make the
+    # agent crash-loop while the worker looks alive.
+    asyncio.run(ensure_topics(settings))
+    service = create_service(settings)
+    worker = Worker(service.app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _topics(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.admin import ensure_topics
+
+    report = asyncio.run(ensure_topics(settings))
+    for name in report.created:
+        print(f"created  {name}")
+    for name in report.existing:
+        print(f"ok       {name}")
+    return 0
+
+
+def _emit(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.emit import emit_file
+
+    report = asyncio.run(emit_file(settings, args.file))
+    for line_no, error in report.errors:
+        print(f"{args.file}:{line_no}: {error}", file=sys.stderr)
+    print(f"sent {report.sent} events, rejected {len(report.errors)} lines")
+    return 1 if report.errors else 0
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.kafka import client_kwargs
+    from streams.progress import ProgressLine
+    from streams.simulate import generate, load_scenario
+    from streams.simulate.sender import send_scenario
+
+    scenario = load_scenario(args.scenario)
+    messages = list(generate(scenario, seed=args.seed))
+    progress = ProgressLine(sys.stderr)
+    stats = asyncio.run(
+        send_scenario(
+            settings.bootstrap_servers,
+            settings.events_topic,
+            messages,
+            mode="live" if args.live else "replay",
+            speed=args.speed,
+            progress=progress,
+            client_options=client_kwargs(settings),
+        )
+    )
+    progress.done()
+    print(f"sent {stats.sent} messages in {stats.elapsed_s:.1f} s ({stats.rate:,.0f}/s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="border-surge", description="Border-crossing counts and surge alerts on Kafka."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run the stream worker").set_defaults(func=_worker)
+    topics = sub.add_parser("topics", help="create or check the service's topics")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(func=_topics)
+    emit = sub.add_parser("emit", help="validate a JSON-lines file and send its events")
+    emit.add_argument("file")
+    emit.set_defaults(func=_emit)
+    sim = sub.add_parser("simulate", help="send a scenario's simulated traffic")
+    sim.add_argument("--scenario", default="mobilization-2022", help="name or TOML path")
+    sim.add_argument("--seed", type=int, default=None)
+    mode = sim.add_mutually_exclusive_group()
+    mode.add_argument("--replay", action="store_true", help="as fast as possible (default)")
+    mode.add_argument("--live", action="store_true", help="paced by event time")
+    sim.add_argument("--speed", type=float, default=1.0, help="event time per wall time (live)")
+    sim.set_defaults(func=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+        return int(args.func(settings, args) or 0)
+    except BorderSurgeError as exc:
+        print(f"border-surge: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The worker's read API: current rolling counts per crossing and direction, as JSON."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response, View
+
+from streams.counting import Direction, PartitionCounter
+from streams.windows import DAY_MS, MINUTE_MS, to_rfc3339
+
+if TYPE_CHECKING:
+    from streams.app import Service
+
+CROSSING_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def direction_view(service: Service, counter: PartitionCounter, d: Direction) -> dict[str, Any]:
+    """One direction's rolling windows, ending at the partition's last closed bucket."""
+    end = counter.closed_until or 0
+    windows = {}
+    for minutes in service.settings.window_minutes:
+        travellers, events = counter.window_sum(d, end, minutes * MINUTE_MS)
+        windows[f"{minutes}m"] = {"travellers": travellers, "events": events}
+    return {
+        "crossing_id": d[0],
+        "from_country": d[1],
+        "to_country": d[2],
+        "last_bucket_end": to_rfc3339(end) if end else None,
+        "windows": windows,
+    }
+
+
+def register(service: Service) -> None:
+    app = service.app
+    counting = service.counting
+
+    @app.page("/crossings")
+    class Crossings(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            items = [
+                direction_view(service, counter, d)
+                for counter in counting.counters.values()
+                for d in counter.directions()
+            ]
+            items.sort(key=lambda x: (x["crossing_id"], x["from_country"], x["to_country"]))
+            return self.json(
+                {"directions": items, "generated_at": to_rfc3339(int(time.time() * 1000))}
+            )
+
+    @app.page("/crossings/{crossing_id}")
+    class Crossing(View):  # type: ignore[misc]
+        async def get(self, request: Request, crossing_id: str) -> Response:
+            if not CROSSING_RE.match(crossing_id):
+                return self.json({"error": "invalid crossing_id"}, status=400)
+            local = [
+                (counter, d)
+                for counter in counting.counters.values()
+                for d in counter.directions()
+                if d[0] == crossing_id
+            ]
+            if not local:
+                try:
+                    return await app.router.route_req(
+                        service.table.name, crossing_id.encode(), self.web, request
+                    )
+                except Exception:
+                    pass
+                return self.json({"error": f"unknown crossing {crossing_id!r}"}, status=404)
+            directions = []
+            for counter, d in local:
+                view = direction_view(service, counter, d)
+                end = counter.closed_until or 0
+                view["buckets"] = [
+                    {
+                        "bucket_start": to_rfc3339(b.start_ms),
+                        "travellers": b.travellers,
+                        "events": b.events,
+                        "revision": b.revision,
+                    }
+                    for b in counter.buckets(d, max(end - DAY_MS, counter.first_bucket[d]), end)
+                ]
+                directions.append(view)
+            return self.json({"crossing_id": crossing_id, "directions": directions})
