@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -41,21 +42,29 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         missing = [s for s in specs if s.name not in existing]
         created: list[str] = []
         for spec in missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs)]
-                )
-                created.append(spec.name)
-                logger.info("created topic %s (%d partitions)", spec.name, spec.partitions)
-            except TopicAlreadyExistsError:
-                # Another process created it between our look and our create: check it again.
-                again = await _partition_counts(admin, [spec.name])
-                if again.get(spec.name) != spec.partitions:
-                    raise TopicMismatchError(
-                        f"topic {spec.name!r} was created concurrently with "
-                        f"{again.get(spec.name)} partitions, the service needs {spec.partitions}"
-                    ) from None
-        return TopicReport(created=created, existing=sorted(set(existing)))
+            response = await admin.create_topics(
+                [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs)]
+            )
+            for name, code, message in response.topic_errors:
+                if code == 0:
+                    created.append(name)
+                    logger.info("created topic %s (%d partitions)", name, spec.partitions)
+                elif code != TopicAlreadyExistsError.errno:  # a concurrent create: checked below
+                    raise TopicMismatchError(f"could not create topic {name!r}: {message or code}")
+        # Metadata reaches the broker's caches a moment after creation: wait until every topic
+        # is visible, and check the ones another process may have created meanwhile.
+        names = [s.name for s in specs]
+        for _ in range(100):
+            existing = await _partition_counts(admin, names)
+            if len(existing) == len(names):
+                break
+            await asyncio.sleep(0.1)
+        wrong = [s for s in specs if existing.get(s.name, s.partitions) != s.partitions]
+        if wrong:
+            raise TopicMismatchError(
+                "; ".join(f"topic {s.name!r} has {existing[s.name]} partitions" for s in wrong)
+            )
+        return TopicReport(created=created, existing=sorted(set(existing) - set(created)))
     finally:
         await admin.close()
 

@@ -87,12 +87,25 @@ class Service:
         ingest.register(self)
         self.counting = count.register(self)
         web.register(self)
+        web.register_health(self)
 
     @property
     def outbox(self) -> Outbox:
         if self._outbox is None:
             self._outbox = Outbox(self.app.producer)
         return self._outbox
+
+    def readiness(self) -> dict[str, bool]:
+        """What /readyz reports: recovered, assigned, not rebalancing, producer connected."""
+        app = self.app
+        assigned = app.consumer.assignment() if app.consumer else set()
+        keyed = {tp.partition for tp in assigned if tp.topic == self.keyed_topic_name}
+        return {
+            "recovered": bool(app.tables.recovery.completed.is_set()),
+            "not_rebalancing": not app.rebalancing,
+            "partitions_assigned": bool(keyed),
+            "state_restored": keyed <= set(self.counting.counters),
+        }
 
     def on_recovered(self, partitions: set[int]) -> None:
         self.counting.restore(partitions, _StoreView(self.table.data))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,6 @@ async def emit_lines(settings: Settings, lines: Iterable[bytes]) -> EmitReport:
 
 
 async def emit_file(settings: Settings, path: str | Path) -> EmitReport:
-    # Upstream files are small batches; reading them whole keeps the event loop simple.
-    lines = Path(path).read_bytes().splitlines()
+    data = await asyncio.to_thread(Path(path).read_bytes)
+    lines = data.splitlines()
     return await emit_lines(settings, lines)

@@ -84,3 +84,19 @@ def register(service: Service) -> None:
                 ]
                 directions.append(view)
             return self.json({"crossing_id": crossing_id, "directions": directions})
+
+
+def register_health(service: Service) -> None:
+    app = service.app
+
+    @app.page("/healthz")
+    class Health(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "alive"})
+
+    @app.page("/readyz")
+    class Ready(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            checks = service.readiness()
+            ok = all(checks.values())
+            return self.json({"ready": ok, "checks": checks}, status=200 if ok else 503)

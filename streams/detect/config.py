@@ -64,7 +64,7 @@ class Thresholds(BaseModel):
         static = self.static_baseline
         if isinstance(static, list) and len(static) != 24:
             raise ValueError("static_baseline must be one number or 24 hourly numbers")
-        if static is not None and min([static] if isinstance(static, float) else static) < 0:
+        if static is not None and min(static if isinstance(static, list) else [static]) < 0:
             raise ValueError("static_baseline must not be negative")
         return self
 

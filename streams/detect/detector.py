@@ -15,8 +15,10 @@ from streams.detect.significance import excess_p, shortfall_p
 # p-values stay finite where a post is usually empty.
 _MIN_EXPECTED = 1.0
 _DEFAULT_GROUP_SIZE = 2.0  # for a static baseline before any traffic says otherwise
-# One-sided level of the evidence a hysteresis crossing needs (see SubjectDetector._beyond).
-_HYSTERESIS_EVIDENCE = 0.01
+# One-sided levels of the evidence a hysteresis crossing needs (see SubjectDetector._judge):
+# stricter upwards, where one noisy hour at night would otherwise escalate an episode.
+_UP_EVIDENCE = 0.01
+_DOWN_EVIDENCE = 0.05
 _FORMAT_VERSION = 1
 
 # state, window start, window end, observed, expected, ratio, p-value, baseline source, weeks
@@ -170,30 +172,7 @@ class SubjectDetector:
         cover = present / n_total
         expected = base.travellers * cover
         ratio = observed / max(expected, _MIN_EXPECTED)
-        p_value = None
-        if th.enabled and ratio >= th.warning_ratio and observed >= th.min_count:
-            buckets = self.history.window_buckets(end, th.window_ms)
-            p_value = self._p_value(buckets, base, n_total)
-        firing = lc.state is State.FIRING
-        critical_now = lc.severity is Severity.CRITICAL
-        ev = Evaluation(
-            window_start_ms=start,
-            window_end_ms=end,
-            qualifies=p_value is not None and p_value < th.max_p_value,
-            critical=ratio >= th.critical_ratio
-            and self._beyond(observed, expected * th.deescalate_ratio, base, above=True),
-            calm=firing
-            and (
-                not th.enabled
-                or (
-                    ratio < th.resolve_ratio
-                    and self._beyond(observed, expected * th.resolve_ratio, base, above=False)
-                )
-            ),
-            below_critical=critical_now
-            and ratio < th.deescalate_ratio
-            and self._beyond(observed, expected * th.deescalate_ratio, base, above=False),
-        )
+        ev, p_value = self._judge(start, end, observed, expected, ratio, base)
         was_ok = lc.state is State.OK
         steps = lc.step(
             ev,
@@ -216,19 +195,65 @@ class SubjectDetector:
         )
         return out
 
-    def _p_value(self, buckets: list[tuple[int, int]], base: Baseline, n_total: int) -> float:
-        """Smaller of the events and travellers p-values, after dropping the busiest buckets.
+    def _judge(
+        self, start: int, end: int, observed: int, expected: float, ratio: float, base: Baseline
+    ) -> tuple[Evaluation, float | None]:
+        """Turn one window into the verdicts the lifecycle needs (and the p-value, if computed).
 
-        Dropping pending_evaluations - 1 buckets means a burst shorter than the pending time
-        (one bus, one 5-minute spike) cannot qualify however large: it stays in the rolling
-        window for a whole hour, so consecutive evaluations alone would not filter it.
+        Upward moves (firing, critical) are judged on the window without its busiest
+        pending_evaluations - 1 buckets: a burst shorter than the pending time (one bus, one
+        5-minute spike) stays in the rolling window for an hour, so consecutive evaluations
+        alone would not filter it. Every threshold crossing also needs evidence beyond the other
+        edge of its hysteresis band, so noise cannot flap a small post at night.
         """
         th = self.thresholds
+        lc = self.lifecycle
+        p_value = None
+        critical = calm = below_critical = False
+        trimmed = None
+        if th.enabled and ratio >= th.warning_ratio:
+            trimmed = self._trimmed(end)
+            if observed >= th.min_count:
+                p_value = self._p_value(*trimmed, base)
+            if ratio >= th.critical_ratio:
+                t_kept, _, frac = trimmed
+                level = base.travellers * frac * th.deescalate_ratio
+                critical = self._beyond(t_kept, level, base, _UP_EVIDENCE, above=True)
+        if lc.state is State.FIRING:
+            if not th.enabled:
+                calm = True
+            elif ratio < th.resolve_ratio:
+                level = expected * th.resolve_ratio
+                calm = self._beyond(observed, level, base, _DOWN_EVIDENCE, above=False)
+            if lc.severity is Severity.CRITICAL and ratio < th.deescalate_ratio:
+                level = expected * th.deescalate_ratio
+                below_critical = self._beyond(observed, level, base, _DOWN_EVIDENCE, above=False)
+        ev = Evaluation(
+            window_start_ms=start,
+            window_end_ms=end,
+            qualifies=p_value is not None and p_value < th.max_p_value,
+            critical=critical,
+            calm=calm,
+            below_critical=below_critical,
+        )
+        return ev, p_value
+
+    def _trimmed(self, end: int) -> tuple[int, int, float]:
+        """(travellers, events, fraction of the window) without the busiest buckets."""
+        th = self.thresholds
+        buckets = self.history.window_buckets(end, th.window_ms)
         drop = min(th.pending_evaluations - 1, len(buckets) - 1)
         kept = sorted(buckets)[: len(buckets) - drop]
-        frac = len(kept) / n_total
-        t_obs = sum(t for t, _ in kept)
-        e_obs = sum(n for _, n in kept)
+        frac = len(kept) * self.history.bucket_ms / th.window_ms
+        return sum(t for t, _ in kept), sum(n for _, n in kept), frac
+
+    def _p_value(self, t_obs: int, e_obs: int, frac: float, base: Baseline) -> float:
+        """Smaller of the events and travellers p-values of the (trimmed) window.
+
+        Events (groups) are close to Poisson; travellers are counted in units of the group-size
+        dispersion, and at least of a full coach, so a bus or two is never significant.
+        """
+        th = self.thresholds
         t_exp = max(base.travellers * frac, _MIN_EXPECTED)
         if t_obs < th.warning_ratio * t_exp:
             return 1.0
@@ -239,17 +264,15 @@ class SubjectDetector:
         unit = max(group_dispersion, th.coach_size)
         return min(p_events, excess_p(t_obs, t_exp, unit=unit, **kw))
 
-    def _beyond(self, observed: int, level: float, base: Baseline, *, above: bool) -> bool:
-        """Whether the travellers are significantly above (or below) `level`, at 1%.
-
-        Crossing a threshold away from the current state only counts with this evidence, so
-        the noise of a small post at night cannot resolve or re-grade an episode on its own.
-        """
+    def _beyond(
+        self, observed: int, level: float, base: Baseline, alpha: float, *, above: bool
+    ) -> bool:
+        """Whether the travellers are significantly above (or below) `level`, one-sided."""
         _, group_dispersion, _ = self.history.group_size()
         args = (observed, max(level, _MIN_EXPECTED))
         kw = {"unit": group_dispersion, "rate_cv2": base.rate_cv2, "inflation": base.inflation}
         p = excess_p(*args, **kw) if above else shortfall_p(*args, **kw)
-        return p < _HYSTERESIS_EVIDENCE
+        return p < alpha
 
     def _record(
         self, tr: Transition, start: int, end: int, observed: int, expected: float, ratio: float

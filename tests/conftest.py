@@ -1,0 +1,58 @@
+"""Shared fixtures: the real local Kafka broker, per-test settings and topics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
+BOOTSTRAP = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
+
+
+@pytest.fixture(scope="session")
+def kafka() -> str:
+    """The local broker, started if it is not up. Missing Kafka is an error, never a skip."""
+    proc = subprocess.run(
+        [str(KAFKA_SH), "up"], capture_output=True, text=True, timeout=300, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"could not start the local Kafka broker:\n{proc.stderr}")
+    return BOOTSTRAP
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """On an integration test failure, attach the broker log tail to the report."""
+    if call.when == "call" and call.excinfo is not None and "kafka" in item.fixturenames:
+        proc = subprocess.run(
+            [str(KAFKA_SH), "logs"], capture_output=True, text=True, check=False,
+            env={**os.environ, "LINES": "40"},
+        )
+        item.add_report_section("call", "broker log (tail)", proc.stdout)
+
+
+@pytest.fixture
+def unique_name() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def service_env(kafka: str, unique_name: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Environment for a worker with its own topics, consumer group and state."""
+    from tests.support import free_port
+
+    env = {
+        "BORDER_SURGE_BROKER": f"kafka://{kafka}",
+        "BORDER_SURGE_TOPIC_PREFIX": unique_name,
+        "BORDER_SURGE_APP_ID": unique_name,
+        "BORDER_SURGE_DATA_DIR": str(tmp_path / "data"),
+        "BORDER_SURGE_WEB_PORT": str(free_port()),
+        "BORDER_SURGE_PARTITIONS": "3",
+        "BORDER_SURGE_IDLE_CLOSE_SECONDS": "3",
+    }
+    yield env

@@ -1,0 +1,104 @@
+"""The foundation against the real broker: round trip, topic admin, a worker forwarding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.admin import ensure_topics
+from streams.errors import TopicMismatchError
+from tests.support import WorkerProcess, produce, read_topic, settings_from, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_aiokafka_round_trip_is_byte_exact(kafka: str, unique_name: str) -> None:
+    settings = settings_from({"BORDER_SURGE_TOPIC_PREFIX": unique_name})
+    await ensure_topics(settings)
+    payloads = [os.urandom(n) for n in (0, 1, 100, 70_000)] + [b"\xff\xfe\x00"]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, max_request_size=2_000_000)
+    await producer.start()
+    try:
+        for i, p in enumerate(payloads):
+            await producer.send_and_wait(
+                settings.events_topic, p, key=f"k{i}".encode(), partition=0,
+                headers=[("h", bytes([i]))],
+            )
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        settings.events_topic, bootstrap_servers=kafka, group_id=unique_name,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        got = []
+        while len(got) < len(payloads):
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+            for records in batch.values():
+                got.extend(records)
+    finally:
+        await consumer.stop()
+    got.sort(key=lambda r: r.offset)
+    assert [r.value for r in got] == payloads
+    assert [r.key for r in got] == [f"k{i}".encode() for i in range(len(payloads))]
+    assert [dict(r.headers)["h"] for r in got] == [bytes([i]) for i in range(len(payloads))]
+
+
+async def test_topics_create_twice_changes_nothing_and_reports_mismatch(
+    kafka: str, unique_name: str
+) -> None:
+    settings = settings_from(
+        {"BORDER_SURGE_TOPIC_PREFIX": unique_name, "BORDER_SURGE_APP_ID": unique_name}
+    )
+    first = await ensure_topics(settings)
+    assert settings.events_topic in first.created and len(first.created) == 6
+    second = await ensure_topics(settings)
+    assert second.created == [] and set(second.existing) == set(first.created)
+    wrong = settings_from(
+        {
+            "BORDER_SURGE_TOPIC_PREFIX": unique_name,
+            "BORDER_SURGE_APP_ID": unique_name,
+            "BORDER_SURGE_PARTITIONS": "2",
+        }
+    )
+    with pytest.raises(TopicMismatchError, match=rf"{settings.events_topic}.*6 partitions.*2"):
+        await ensure_topics(wrong)
+
+
+def test_worker_forwards_valid_events_and_dead_letters_bad_ones(service_env, tmp_path) -> None:
+    settings = settings_from(service_env)
+    asyncio.run(ensure_topics(settings))
+    worker = WorkerProcess(service_env, tmp_path / "worker.log").start()
+    try:
+        worker.wait_ready()
+        good = (
+            b'{"event_id":"a1","crossing_id":"vaalimaa","occurred_at":"2022-09-24T10:00:00Z",'
+            b'"from_country":"RU","to_country":"FI","travellers":3}'
+        )
+        bad = b'{"event_id":"a2","crossing_id":"vaalimaa","travellers":0}'
+        # wrong key on purpose: the service must re-key by crossing_id
+        asyncio.run(produce(kafka_of(settings), settings.events_topic, [(b"x", good), (None, bad)]))
+        keyed = settings.topic("events.by-crossing")
+
+        def forwarded() -> bool:
+            return len(asyncio.run(read_topic(kafka_of(settings), keyed))) == 1
+
+        wait_until(forwarded, 30, message=worker.tail())
+        [fwd] = asyncio.run(read_topic(kafka_of(settings), keyed))
+        assert fwd.key == b"vaalimaa" and fwd.value == good
+        [dead] = asyncio.run(read_topic(kafka_of(settings), settings.dlq_topic))
+        assert dead.value == bad
+        assert dead.headers["x-source-topic"] == settings.events_topic.encode()
+        assert b"occurred_at" in dead.headers["x-error"]
+        assert json.loads(dead.value)["travellers"] == 0
+    finally:
+        worker.stop()
+
+
+def kafka_of(settings) -> str:
+    return settings.bootstrap_servers
