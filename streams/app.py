@@ -56,6 +56,8 @@ class Service:
             topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            broker_session_timeout=settings.session_timeout_seconds,
+            broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
             web_host=settings.web_host,
             web_port=settings.web_port,
             web_bind=settings.web_host,
@@ -72,7 +74,8 @@ class Service:
             self.app,
             name=STATE_TABLE,
             partitions=settings.partitions,
-            schema=faust.Schema(key_type=bytes, value_type=bytes, **raw),
+            key_type=bytes,  # bytes means the raw codec for the changelog, both ways
+            value_type=bytes,
             help="Counters' durable state (day chunks, dedupe ids, watermarks).",
         )
         table.service = self

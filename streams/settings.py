@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     future_tolerance_seconds: int = Field(
         900, ge=0, description="How far occurred_at may be ahead of the record's append time."
     )
+    session_timeout_seconds: float = Field(
+        10.0, ge=6, le=300, description="How soon a crashed worker's partitions move on."
+    )
     batch_size: int = Field(2000, ge=1, le=100_000)
     batch_seconds: float = Field(0.2, gt=0, le=10)
 

@@ -30,7 +30,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On an integration test failure, attach the broker log tail to the report."""
     if call.when == "call" and call.excinfo is not None and "kafka" in item.fixturenames:
         proc = subprocess.run(
-            [str(KAFKA_SH), "logs"], capture_output=True, text=True, check=False,
+            [str(KAFKA_SH), "logs"],
+            capture_output=True,
+            text=True,
+            check=False,
             env={**os.environ, "LINES": "40"},
         )
         item.add_report_section("call", "broker log (tail)", proc.stdout)

@@ -46,10 +46,13 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         return self
@@ -126,6 +129,7 @@ async def read_topic(bootstrap: str, topic: str, *, idle: float = 1.0) -> list[C
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         out: list[Consumed] = []
+
         async def behind() -> bool:
             for tp in tps:
                 if await consumer.position(tp) < ends[tp]:
@@ -178,11 +182,16 @@ def reference_counts(
     return totals
 
 
-async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+async def produce(
+    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
+) -> int:
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
         max_request_size=2_000_000,
     )
     await producer.start()
@@ -208,8 +217,14 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.5, message: s
 
 
 def synthetic_events(
-    n: int, directions: int, *, seed: int, dup_rate: float = 0.01, late_rate: float = 0.005,
-    start_ms: int = 1_661_904_000_000, span_ms: int = 3 * 86_400_000,
+    n: int,
+    directions: int,
+    *,
+    seed: int,
+    dup_rate: float = 0.01,
+    late_rate: float = 0.005,
+    start_ms: int = 1_661_904_000_000,
+    span_ms: int = 3 * 86_400_000,
 ) -> list[tuple[bytes, bytes]]:
     """Keyed raw events in send order, event time rising, with duplicates and late events.
 

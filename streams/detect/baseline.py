@@ -215,23 +215,15 @@ class Baseline:
     source: str  # "history" or "static"
 
 
-def _overlaps(start: int, end: int, intervals: Iterable[Interval]) -> bool:
-    return any(end > s and (e is None or start < e) for s, e in intervals)
+def _overlaps(start: int, end: int, intervals: list[Interval]) -> bool:
+    return any(end > s and (e is None or start < e) for s, e in intervals) if intervals else False
 
 
 def _sliding_sums(trav: array[int], evts: array[int], n: int) -> list[tuple[int, float, float]]:
     """(offset, travellers, events) of each run of n buckets with at least half present,
     scaled up for the missing ones."""
     width = len(trav) - n + 1
-    if _MISSING not in trav:
-        t, e = sum(trav[:n]), sum(evts[:n])
-        out = [(0, float(t), float(e))]
-        for j in range(1, width):
-            t += trav[j + n - 1] - trav[j - 1]
-            e += evts[j + n - 1] - evts[j - 1]
-            out.append((j, float(t), float(e)))
-        return out
-    out = []
+    out: list[tuple[int, float, float]] = []
     if trav.count(_MISSING) < len(trav):
         for j in range(width):
             run = zip(trav[j : j + n], evts[j : j + n], strict=True)
@@ -258,7 +250,7 @@ def baseline(
     spread: int = 1,
     exclude: Iterable[Interval] = (),
     prior_cv2: float = 0.01,
-    prior_weight: float = 4.0,
+    prior_sd: float = 0.01,
 ) -> Baseline | None:
     """Expected counts for the window ending at window_end_ms, from the same hour of past weeks.
 
@@ -269,8 +261,9 @@ def baseline(
     overlapping `exclude` (alert episodes) are skipped, so a flood never becomes the normal,
     unless every candidate is excluded (a flood older than the lookback is the new normal).
 
-    The rate dispersion shrinks the spread between weeks towards `prior_cv2` (worth
-    `prior_weight` degrees of freedom). None when no past week has a usable window yet.
+    The rate dispersion combines the spread between the weeks with `prior_cv2` (known to about
+    `prior_sd`), each weighted by its precision: with a few weeks of small counts the spread is
+    mostly Poisson noise and the prior dominates. None when no past week has a usable window.
     """
     bms = history.bucket_ms
     n = window_ms // bms
@@ -278,18 +271,29 @@ def baseline(
     # Per usable week: (mean travellers, mean events, windows) over its clean or tainted windows.
     clean: list[tuple[float, float, int]] = []
     tainted: list[tuple[float, float, int]] = []
+    width = 2 * spread + 1
     for k in range(1, weeks + 1):
         centre = window_end_ms - k * WEEK_MS
-        trav, evts = history._fetch((centre - window_ms) // bms - spread, n + 2 * spread)
-        windows = _sliding_sums(trav, evts, n)
-        if intervals:
-            ok: list[tuple[int, float, float]] = []
-            bad: list[tuple[int, float, float]] = []
-            for w in windows:
-                end = centre + (w[0] - spread) * bms
-                (bad if _overlaps(end - window_ms, end, intervals) else ok).append(w)
-        else:
-            ok, bad = windows, []
+        first = (centre - window_ms) // bms - spread
+        trav, evts = history._fetch(first, n + width - 1)
+        span_end = centre + (spread + 1) * bms
+        if _MISSING not in trav and not _overlaps(
+            span_end - window_ms - (width - 1) * bms, span_end, intervals
+        ):
+            # The common case, kept lean: every window present and clean.
+            t, e = sum(trav[:n]), sum(evts[:n])
+            tot_t, tot_e = t, e
+            for j in range(1, width):
+                t += trav[j + n - 1] - trav[j - 1]
+                e += evts[j + n - 1] - evts[j - 1]
+                tot_t, tot_e = tot_t + t, tot_e + e
+            clean.append((tot_t / width, tot_e / width, width))
+            continue
+        ok: list[tuple[int, float, float]] = []
+        bad: list[tuple[int, float, float]] = []
+        for w in _sliding_sums(trav, evts, n):
+            end = centre + (w[0] - spread) * bms
+            (bad if _overlaps(end - window_ms, end, intervals) else ok).append(w)
         for group, target in ((ok, clean), (bad, tainted)):
             if group:
                 count = len(group)
@@ -306,9 +310,12 @@ def baseline(
     if n_weeks >= 2 and exp_e > 0:
         mean_e = sum(week_e) / n_weeks
         var_e = sum((x - mean_e) ** 2 for x in week_e) / (n_weeks - 1)
-        local = max(0.0, (var_e - exp_e) / (exp_e * exp_e))
-        cv2 = (prior_weight * prior_cv2 + (n_weeks - 1) * local) / (prior_weight + n_weeks - 1)
-        cv2 = max(MIN_RATE_CV2, cv2)
+        local = (var_e - exp_e) / (exp_e * exp_e)
+        # A sample variance from n values has a relative variance of about 2 / (n - 1).
+        local_var = 2.0 / (n_weeks - 1) * (1.0 / exp_e + prior_cv2) ** 2
+        w_prior, w_local = 1.0 / prior_sd**2, 1.0 / local_var
+        cv2 = (w_prior * prior_cv2 + w_local * local) / (w_prior + w_local)
+        cv2 = max(MIN_RATE_CV2, prior_cv2 / 2, cv2)
     return Baseline(
         travellers=exp_t,
         events=exp_e,

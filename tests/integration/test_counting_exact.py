@@ -65,13 +65,13 @@ def run_and_compare(
         nonlocal published
         latest = latest_counts(asyncio.run(read_topic(bootstrap, settings.counts_topic)))
         published = {k: v["travellers"] for k, v in latest.items()}
-        return must_have <= set(published) and all(
-            published[k] == reference[k] for k in must_have
-        )
+        return must_have <= set(published) and all(published[k] == reference[k] for k in must_have)
 
     wait_until(all_published, 240, interval=2, message=f"counts incomplete\n{worker.tail()}")
     wrong = {k: (v, reference.get(k, 0)) for k, v in published.items() if v != reference.get(k, 0)}
-    assert wrong == {}, f"{len(wrong)} buckets differ from the reference, e.g. {list(wrong.items())[:5]}"
+    assert wrong == {}, (
+        f"{len(wrong)} buckets differ from the reference, e.g. {list(wrong.items())[:5]}"
+    )
     assert sum(reference[k] for k in must_have) > 0
     return worker, reference
 
@@ -91,7 +91,8 @@ def test_replay_of_100k_events_matches_reference_per_bucket(service_env, tmp_pat
             (end - timedelta(minutes=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(1, 13)
         }
         expected = sum(
-            v for k, v in reference.items()
+            v
+            for k, v in reference.items()
             if k[:3] == (d["crossing_id"], d["from_country"], d["to_country"]) and k[3] in starts
         )
         assert d["windows"]["60m"]["travellers"] == expected
@@ -112,6 +113,13 @@ def test_worker_killed_twice_mid_stream_still_matches_reference(service_env, tmp
 
     worker, _ = run_and_compare(service_env, tmp_path, seed=2, chunks=5, between_chunks=crash)
     worker.stop()
+    # The restarts really resumed from saved state mid-stream, not from an empty table.
+    restored = [
+        int(line.rsplit("last offset", 1)[1].split()[0])
+        for line in worker.tail(100_000).splitlines()
+        if "restored:" in line
+    ]
+    assert any(offset > 0 for offset in restored), restored
 
 
 def test_broker_restart_mid_stream_recovers_without_restarting_worker(
@@ -123,6 +131,8 @@ def test_broker_restart_mid_stream_recovers_without_restarting_worker(
             subprocess.run([str(KAFKA_SH), "down"], check=True, timeout=120)
             subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=300)
 
-    worker, _ = run_and_compare(service_env, tmp_path, seed=3, chunks=3, between_chunks=restart_broker)
+    worker, _ = run_and_compare(
+        service_env, tmp_path, seed=3, chunks=3, between_chunks=restart_broker
+    )
     assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
     worker.stop()

@@ -25,13 +25,18 @@ async def test_aiokafka_round_trip_is_byte_exact(kafka: str, unique_name: str) -
     try:
         for i, p in enumerate(payloads):
             await producer.send_and_wait(
-                settings.events_topic, p, key=f"k{i}".encode(), partition=0,
+                settings.events_topic,
+                p,
+                key=f"k{i}".encode(),
+                partition=0,
                 headers=[("h", bytes([i]))],
             )
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        settings.events_topic, bootstrap_servers=kafka, group_id=unique_name,
+        settings.events_topic,
+        bootstrap_servers=kafka,
+        group_id=unique_name,
         auto_offset_reset="earliest",
     )
     await consumer.start()

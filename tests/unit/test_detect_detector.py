@@ -56,6 +56,25 @@ def _step(factor: float, at: int) -> Callable[[int], float]:
     return lambda t: factor if t >= at else 1.0
 
 
+def _between(factor: float, begin: int, end: int) -> Callable[[int], float]:
+    return lambda t: factor if begin <= t < end else 1.0
+
+
+def _wave(t: int) -> float:
+    """1.3 to 1.6 and back every 3 hours from S."""
+    return 1.45 + 0.15 * math.sin(2 * math.pi * (t - S) / (3 * HOUR_MS))
+
+
+def _ramp(t: int) -> float:
+    """From normal at S to double two days later, then flat."""
+    return 1.0 + min(1.0, max(0.0, (t - S) / (2 * DAY_MS)))
+
+
+def _growth(t: int) -> float:
+    """15% more traffic every 30 days."""
+    return 1.0 + 0.15 * (t - START_MS) / (30 * DAY_MS)
+
+
 def test_step_doubling_fires_within_an_hour_and_turns_critical(warm_mid: dict[str, Any]) -> None:
     det = SubjectDetector.from_dict(warm_mid, DEFAULTS)
     out = feed(det, MID, random.Random(7), S, _hours(44), _step(2.0, ANNOUNCEMENT))
@@ -95,8 +114,7 @@ def _hhmm(t_ms: int) -> str:
 
 def test_slow_ramp_to_double_over_two_days_fires(warm_mid: dict[str, Any]) -> None:
     det = SubjectDetector.from_dict(warm_mid, DEFAULTS)
-    ramp = lambda t: 1.0 + min(1.0, max(0.0, (t - S) / (2 * DAY_MS)))  # noqa: E731
-    out = feed(det, MID, random.Random(8), S, _hours(60), ramp)
+    out = feed(det, MID, random.Random(8), S, _hours(60), _ramp)
     assert out and out[0].status is Status.FIRING
     assert all(a.status is Status.FIRING and a.alert_id == out[0].alert_id for a in out)
     assert det.state is State.FIRING
@@ -107,7 +125,7 @@ def test_week_long_flood_is_still_firing_at_its_end_then_resolves(
 ) -> None:
     det = SubjectDetector.from_dict(warm_mid, DEFAULTS)
     begin, end = S + 10 * HOUR_MS, S + 10 * HOUR_MS + WEEK_MS
-    flood = lambda t: 2.0 if begin <= t < end else 1.0  # noqa: E731
+    flood = _between(2.0, begin, end)
     rng = random.Random(9)
     during = feed(det, MID, rng, S, (end - S) // BUCKET_MS, flood)
     assert during[0].status is Status.FIRING
@@ -126,7 +144,7 @@ def test_week_long_flood_is_still_firing_at_its_end_then_resolves(
 
 def test_one_bucket_spike_shorter_than_pending_does_not_fire(warm_mid: dict[str, Any]) -> None:
     det = SubjectDetector.from_dict(warm_mid, DEFAULTS)
-    spike = lambda t: 12.0 if t == ANNOUNCEMENT else 1.0  # noqa: E731
+    spike = _between(12.0, ANNOUNCEMENT, ANNOUNCEMENT + BUCKET_MS)
     assert feed(det, MID, random.Random(10), S, _hours(44), spike) == []
 
 
@@ -141,19 +159,17 @@ def test_ratio_oscillating_between_1_3_and_1_6_fires_once_and_never_resolves() -
     det = SubjectDetector(SUBJECT, DEFAULTS)
     for i in range(WARM_DAYS * 288):
         det.on_bucket_closed(START_MS + i * BUCKET_MS, *_exact(MID, START_MS + i * BUCKET_MS, 1))
-    wave = lambda t: 1.45 + 0.15 * math.sin(2 * math.pi * (t - S) / (3 * HOUR_MS))  # noqa: E731
     out = []
     for i in range(_hours(48)):
         t = S + i * BUCKET_MS
-        out += det.on_bucket_closed(t, *_exact(MID, t, wave(t)))
+        out += det.on_bucket_closed(t, *_exact(MID, t, _wave(t)))
     assert [(a.status, a.severity) for a in out] == [(Status.FIRING, Severity.WARNING)]
 
 
 def test_noisy_oscillation_at_a_big_border_keeps_one_episode() -> None:
     big = Post(3000.0, bus_share=0.0)
     det = SubjectDetector.from_dict(_warm(big, seed=3), DEFAULTS)
-    wave = lambda t: 1.45 + 0.15 * math.sin(2 * math.pi * (t - S) / (3 * HOUR_MS))  # noqa: E731
-    out = feed(det, big, random.Random(11), S, _hours(48), wave)
+    out = feed(det, big, random.Random(11), S, _hours(48), _wave)
     assert [a.status for a in out].count(Status.FIRING) >= 1
     assert Status.RESOLVED not in [a.status for a in out]
     assert {a.alert_id for a in out} == {out[0].alert_id}
@@ -197,7 +213,7 @@ def test_restart_with_history_rebuilt_from_stored_counts(warm_mid: dict[str, Any
 def test_learning_for_seven_days_raises_nothing_even_on_a_surge() -> None:
     det = SubjectDetector(SUBJECT, DEFAULTS)
     rng = random.Random(14)
-    surge = lambda t: 3.0 if 3 * DAY_MS <= t - START_MS < 4 * DAY_MS else 1.0  # noqa: E731
+    surge = _between(3.0, START_MS + 3 * DAY_MS, START_MS + 4 * DAY_MS)
     assert feed(det, MID, rng, START_MS, 7 * 288, surge) == []
     assert det.state is State.LEARNING and det.snapshot().expected is None
     feed(det, MID, rng, START_MS + 7 * DAY_MS, _hours(2))
@@ -233,9 +249,9 @@ def test_without_static_baseline_the_same_new_subject_stays_quiet() -> None:
 
 def test_slow_growth_of_fifteen_percent_a_month_never_alerts() -> None:
     det = SubjectDetector(SUBJECT, DEFAULTS)
-    growth = lambda t: 1.0 + 0.15 * (t - START_MS) / (30 * DAY_MS)  # noqa: E731
-    assert feed(det, MID, random.Random(16), START_MS, 6 * 2016, growth) == []
-    assert det.snapshot().ratio is not None and 1.0 < det.snapshot().ratio < 1.2  # type: ignore[operator]
+    assert feed(det, MID, random.Random(16), START_MS, 6 * 2016, _growth) == []
+    ratio = det.snapshot().ratio
+    assert ratio is not None and 1.0 < ratio < 1.2
 
 
 @pytest.mark.parametrize("pending", [2, 1])
@@ -260,7 +276,10 @@ def test_small_post_at_night_with_noise_does_not_alert() -> None:
     rng = random.Random(18)
     # Nights get a random factor up to x3 per hour on top of the Poisson noise.
     noise = {h: rng.choice([1.0, 1.0, 2.0, 3.0]) for h in range(5 * 7 * 24)}
-    night = lambda t: noise[(t - START_MS) // HOUR_MS] if (t // HOUR_MS) % 24 < 5 else 1.0  # noqa: E731
+
+    def night(t: int) -> float:
+        return noise[(t - START_MS) // HOUR_MS] if (t // HOUR_MS) % 24 < 5 else 1.0
+
     assert feed(det, tiny, rng, START_MS, 5 * 2016, night) == []
 
 

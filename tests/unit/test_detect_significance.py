@@ -33,12 +33,11 @@ def _nb_pmf(k: int, mean: float, var: float) -> float:
 @pytest.mark.parametrize("overdispersion", [0.0, 0.5, 3.0])
 def test_tails_match_brute_force_sums(mean: float, overdispersion: float) -> None:
     var = mean * (1 + overdispersion)
-    pmf = (
-        (lambda k: _poisson_pmf(k, mean))
-        if overdispersion == 0
-        else (lambda k: _nb_pmf(k, mean, var))
-    )
-    probs = [pmf(k) for k in range(int(mean * 30) + 200)]
+    support = range(int(mean * 30) + 200)
+    if overdispersion == 0:
+        probs = [_poisson_pmf(k, mean) for k in support]
+    else:
+        probs = [_nb_pmf(k, mean, var) for k in support]
     for k in range(int(mean * 5) + 15):
         upper = sum(probs[k:])
         lower = sum(probs[: k + 1])
