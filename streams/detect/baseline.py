@@ -276,10 +276,8 @@ def baseline(
         centre = window_end_ms - k * WEEK_MS
         first = (centre - window_ms) // bms - spread
         trav, evts = history._fetch(first, n + width - 1)
-        span_end = centre + (spread + 1) * bms
-        if _MISSING not in trav and not _overlaps(
-            span_end - window_ms - (width - 1) * bms, span_end, intervals
-        ):
+        span = (centre - spread * bms - window_ms, centre + spread * bms)
+        if _MISSING not in trav and not _overlaps(*span, intervals):
             # The common case, kept lean: every window present and clean.
             t, e = sum(trav[:n]), sum(evts[:n])
             tot_t, tot_e = t, e
@@ -315,6 +313,7 @@ def baseline(
         local_var = 2.0 / (n_weeks - 1) * (1.0 / exp_e + prior_cv2) ** 2
         w_prior, w_local = 1.0 / prior_sd**2, 1.0 / local_var
         cv2 = (w_prior * prior_cv2 + w_local * local) / (w_prior + w_local)
+        # Four calm-looking weeks may be luck: they can halve the learned value, no more.
         cv2 = max(MIN_RATE_CV2, prior_cv2 / 2, cv2)
     return Baseline(
         travellers=exp_t,

@@ -134,3 +134,14 @@ def test_dispersion_estimate_learns_extra_variance_and_round_trips() -> None:
         est.update(poisson(rng, rate), 400.0, 0.0)
     assert 0.025 < est.value < 0.06  # CV^2 of a 20% lognormal is ~0.04
     assert DispersionEstimate.from_dict(json.loads(json.dumps(est.to_dict()))).value == est.value
+
+
+def test_an_episode_touching_only_a_neighbour_window_drops_just_that_window() -> None:
+    hist = _weekly_history(2)
+    end = T0 + 2 * WEEK_MS
+    first_start = end - WEEK_MS - BUCKET_MS - HOUR_MS  # start of the -1 bucket neighbour
+    full = baseline(hist, end, HOUR_MS)
+    touched = baseline(hist, end, HOUR_MS, exclude=[(T0, first_start + 1)])
+    assert full is not None and full.n_samples == 3
+    assert touched is not None and touched.n_samples == 2
+    assert touched.travellers == pytest.approx(1200.0)
