@@ -9,11 +9,12 @@ import faust
 from faust.types import TP
 
 from streams.counting import ClosedBucket
+from streams.fastpath import BatchChannel
 from streams.kafka import faust_credentials
 from streams.metrics import Metrics
 from streams.outbox import Outbox
 from streams.settings import Settings
-from streams.topics import keyed_events_topic
+from streams.topics import border_buckets_topic, keyed_events_topic
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,13 @@ class StateTable(faust.Table):  # type: ignore[misc]
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
-        keyed = self.service.keyed_topic_name
-        self.service.on_revoked({tp.partition for tp in revoked if tp.topic == keyed})
+        service = self.service
+        service.counting.revoke(
+            {tp.partition for tp in revoked if tp.topic == service.keyed_topic_name}
+        )
+        await service.detection.revoke(
+            {tp.partition for tp in revoked if tp.topic == service.border_topic_name}
+        )
 
 
 class Service:
@@ -70,6 +76,8 @@ class Service:
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events_topic = self.app.topic(settings.events_topic, **raw)
         self.keyed_topic = self.app.topic(self.keyed_topic_name, **raw)
+        self.border_topic_name = border_buckets_topic(settings)
+        self.border_topic = self.app.topic(self.border_topic_name, **raw)
         table = StateTable(
             self.app,
             name=STATE_TABLE,
@@ -85,12 +93,26 @@ class Service:
         self._bucket_listeners: list[Any] = []
 
         from streams import web
-        from streams.agents import count, ingest
+        from streams.agents import count, detect, ingest
 
         ingest.register(self)
         self.counting = count.register(self)
+        self.detection = detect.register(self)
         web.register(self)
         web.register_health(self)
+
+    def batch_channel(self, topic: Any, handler: Any) -> BatchChannel:
+        """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""
+        channel = BatchChannel(
+            self.app,
+            topic,
+            handler,
+            batch_size=self.settings.batch_size,
+            batch_seconds=self.settings.batch_seconds,
+        )
+        channel.install()
+        self.app.add_dependency(channel)
+        return channel
 
     @property
     def outbox(self) -> Outbox:
@@ -111,10 +133,8 @@ class Service:
         }
 
     def on_recovered(self, partitions: set[int]) -> None:
+        # Partition numbers of the keyed topic and of the table's changelog coincide.
         self.counting.restore(partitions, _StoreView(self.table.data))
-
-    def on_revoked(self, partitions: set[int]) -> None:
-        self.counting.revoke(partitions)
 
     def on_buckets_closed(self, closed: list[ClosedBucket]) -> None:
         self.metrics.buckets_closed.inc(len(closed))

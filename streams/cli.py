@@ -1,4 +1,4 @@
-"""The `border-surge` command line: worker, topics, emit, simulate."""
+"""The `border-surge` command line: worker, topics, emit, simulate, alerts, run, stop."""
 
 from __future__ import annotations
 
@@ -75,6 +75,35 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.follow import print_alerts
+
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # the output is the alerts
+    return asyncio.run(
+        print_alerts(
+            settings,
+            sys.stdout,
+            sys.stderr,
+            follow=args.follow,
+            as_json=args.json,
+            from_beginning=args.from_beginning,
+        )
+    )
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.runner import run
+
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    return run(settings, args.scenario, args.seed, args.timeout, sys.stdout)
+
+
+def _stop(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.runner import stop
+
+    return stop(settings, sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="border-surge", description="Border-crossing counts and surge alerts on Kafka."
@@ -95,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--live", action="store_true", help="paced by event time")
     sim.add_argument("--speed", type=float, default=1.0, help="event time per wall time (live)")
     sim.set_defaults(func=_simulate)
+    alerts = sub.add_parser("alerts", help="print the alerts topic, one line per alert")
+    alerts.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts")
+    alerts.add_argument("--json", action="store_true", help="the raw records, one per line")
+    alerts.add_argument(
+        "--from-beginning", action="store_true", help="with --follow, print the history first"
+    )
+    alerts.set_defaults(func=_alerts)
+    run = sub.add_parser("run", help="topics, worker, scenario replay, alerts and a summary")
+    run.add_argument("--scenario", default="mobilization-2022", help="name or TOML path")
+    run.add_argument("--seed", type=int, default=2022)
+    run.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the worker to catch up"
+    )
+    run.set_defaults(func=_run)
+    sub.add_parser("stop", help="stop the worker `run` started").set_defaults(func=_stop)
     return parser
 
 

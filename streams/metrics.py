@@ -38,6 +38,12 @@ class Metrics:
             ["partition"],
             registry=r,
         )
+        self.alerts = Counter(
+            "border_alert_messages",
+            "Alert messages published.",
+            ["status", "severity"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "border_batch_processing_seconds", "Time to process and save one batch.", registry=r
         )

@@ -32,6 +32,16 @@ def keyed_events_topic(settings: Settings) -> str:
     return settings.topic("events.by-crossing")
 
 
+def border_buckets_topic(settings: Settings) -> str:
+    """Closed buckets of every post, keyed by border, so a border's posts meet on one partition."""
+    return settings.topic("buckets.by-border")
+
+
+def detect_state_topic(settings: Settings) -> str:
+    """Detectors' state, written in the same Kafka transactions as the alerts it explains."""
+    return f"{settings.app_id}-detect-state"
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     p = settings.partitions
     history_ms = (settings.history_days + 7) * DAY_MS
@@ -43,6 +53,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.counts_topic, p, {"retention.ms": str(history_ms)}),
         TopicSpec(settings.alerts_topic, p, {"retention.ms": str(365 * DAY_MS)}),
         TopicSpec(settings.dlq_topic, p, {"retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(
+            border_buckets_topic(settings),
+            p,
+            {"retention.ms": str(7 * DAY_MS)},
+            copartitioned=True,
+        ),
+        TopicSpec(
+            detect_state_topic(settings), p, {"cleanup.policy": "compact"}, copartitioned=True
+        ),
     ]
     specs += [
         TopicSpec(

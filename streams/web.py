@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from faust.web import Request, Response, View
 
 from streams.counting import Direction, PartitionCounter
+from streams.detect.config import crossing_key
 from streams.windows import DAY_MS, MINUTE_MS, to_rfc3339
 
 if TYPE_CHECKING:
@@ -30,7 +31,27 @@ def direction_view(service: Service, counter: PartitionCounter, d: Direction) ->
         "to_country": d[2],
         "last_bucket_end": to_rfc3339(end) if end else None,
         "windows": windows,
+        "detection": detection_view(service, crossing_key(*d)),
     }
+
+
+def detection_view(service: Service, subject: str) -> dict[str, Any] | None:
+    """The subject's latest evaluation (expected, ratio, state, open alert), if held here."""
+    for part in service.detection.partitions.values():
+        det = part.detectors.get(subject)
+        if det is not None:
+            snap = det.snapshot()
+            return {
+                "state": snap.state.value,
+                "severity": snap.severity.value if snap.severity else None,
+                "alert_id": snap.alert_id,
+                "window_end": to_rfc3339(snap.window_end_ms) if snap.window_end_ms else None,
+                "observed": snap.observed,
+                "expected": None if snap.expected is None else round(snap.expected, 2),
+                "ratio": None if snap.ratio is None else round(snap.ratio, 3),
+                "baseline": snap.baseline_source,
+            }
+    return None
 
 
 def register(service: Service) -> None:
@@ -49,6 +70,23 @@ def register(service: Service) -> None:
             return self.json(
                 {"directions": items, "generated_at": to_rfc3339(int(time.time() * 1000))}
             )
+
+    @app.page("/borders")
+    class Borders(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            items = []
+            for part in service.detection.partitions.values():
+                for border, state in part.borders.items():
+                    posts = sorted({d[0] for d in state.first_bucket})
+                    items.append(
+                        {
+                            "border": border,
+                            "posts": posts,
+                            "detection": detection_view(service, border),
+                        }
+                    )
+            items.sort(key=lambda x: x["border"])
+            return self.json({"borders": items})
 
     @app.page("/crossings/{crossing_id}")
     class Crossing(View):  # type: ignore[misc]

@@ -12,6 +12,7 @@ from schemas.dead_letter import DeadLetterReason, dead_letter_headers
 from schemas.event import InvalidEvent, parse_event
 from streams import state
 from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
+from streams.detection import encode_report
 from streams.outbox import Record
 from streams.records import count_record
 
@@ -72,10 +73,10 @@ class Counting:
 
     # -- processing ------------------------------------------------------------------------
 
-    async def process(self, events: list[Any]) -> None:
+    async def process(self, messages: list[Any]) -> None:
         by_partition: dict[int, list[Any]] = defaultdict(list)
-        for event in events:
-            by_partition[event.message.partition].append(event.message)
+        for m in messages:
+            by_partition[m.partition].append(m)
         async with self._lock:
             for partition, messages in by_partition.items():
                 await self._process_partition(partition, messages)
@@ -134,9 +135,11 @@ class Counting:
         """Outputs first, then state, then the meta with the offset: see docs/exactly-once.md."""
         service = self.service
         counts_topic = service.settings.counts_topic
-        outputs.extend(
-            Record(counts_topic, b.direction[0].encode(), count_record(b)) for b in result.closed
-        )
+        border_topic = service.border_topic_name
+        for b in result.closed:
+            outputs.append(Record(counts_topic, b.direction[0].encode(), count_record(b)))
+            key, value = encode_report(b)
+            outputs.append(Record(border_topic, key, value))
         if outputs:
             await service.outbox.write(outputs)
         changelog = service.changelog_topic_name
@@ -167,15 +170,9 @@ class Counting:
 
 def register(service: Service) -> Counting:
     counting = Counting(service)
-    app = service.app
+    service.batch_channel(service.keyed_topic, counting.process)
 
-    @app.agent(service.keyed_topic, name="count")
-    async def count(stream: Any) -> None:
-        settings = service.settings
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await counting.process(list(events))
-
-    @app.timer(interval=max(1.0, service.settings.idle_close_seconds / 6))
+    @service.app.timer(interval=max(1.0, service.settings.idle_close_seconds / 6))
     async def idle_closer() -> None:
         await counting.close_idle()
 

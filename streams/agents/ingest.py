@@ -50,38 +50,28 @@ def classify(service: Service, message: Any) -> Record:
     )
 
 
-def register(service: Service) -> None:
-    app = service.app
+async def handle(service: Service, messages: list[Any]) -> None:
+    """Validate a batch; every record goes to the keyed topic or the dead-letter topic."""
+    settings = service.settings
+    records = []
+    for m in messages:
+        try:
+            records.append(classify(service, m))
+        except Exception:  # never stall the stream on one record
+            logger.exception(
+                "unexpected error on %s[%d]@%d; dead-lettering it", m.topic, m.partition, m.offset
+            )
+            headers = dead_letter_headers(
+                DeadLetterReason.INVALID_FIELD,
+                "internal error while validating",
+                m.topic,
+                m.partition,
+                m.offset,
+            )
+            records.append(Record(settings.dlq_topic, m.key, m.value, headers=headers))
+    service.metrics.consumed.inc(len(messages))
+    await service.outbox.write(records)
 
-    @app.agent(service.events_topic, name="ingest")
-    async def ingest(stream: Any) -> None:
-        settings = service.settings
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            records = []
-            for event in events:
-                try:
-                    records.append(classify(service, event.message))
-                except Exception:  # never stall the stream on one record
-                    m = event.message
-                    logger.exception(
-                        "unexpected error on %s[%d]@%d; dead-lettering it",
-                        m.topic,
-                        m.partition,
-                        m.offset,
-                    )
-                    records.append(
-                        Record(
-                            settings.dlq_topic,
-                            m.key,
-                            m.value,
-                            headers=dead_letter_headers(
-                                DeadLetterReason.INVALID_FIELD,
-                                "internal error while validating",
-                                m.topic,
-                                m.partition,
-                                m.offset,
-                            ),
-                        )
-                    )
-            service.metrics.consumed.inc(len(events))
-            await service.outbox.write(records)
+
+def register(service: Service) -> None:
+    service.batch_channel(service.events_topic, lambda batch: handle(service, batch))

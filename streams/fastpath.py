@@ -1,0 +1,119 @@
+"""Batch delivery of raw Kafka messages to our handlers, beside Faust's per-event streams.
+
+Faust turns every record into an Event and moves it through a queue and a stream iterator:
+about 150 µs a record on this machine, most of the service's cost (see docs/benchmarks.md).
+For our raw-bytes topics we keep everything else Faust does (consumer group, assignment,
+offset commits, table recovery, rebalancing, flow control) and replace only the delivery:
+a lean per-partition callback appends the message to a buffer, and one task hands whole
+batches to the handler, then acknowledges them so Faust may commit their offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mode import Service
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[list[Any]], Awaitable[None]]
+
+
+class BatchChannel(Service):  # type: ignore[misc]
+    """Collects messages of one Faust topic and feeds them to a handler in batches."""
+
+    def __init__(
+        self,
+        app: Any,
+        topic: Any,
+        handler: Handler,
+        *,
+        batch_size: int,
+        batch_seconds: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+        self.topic = topic
+        self.handler = handler
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.max_buffered = batch_size * 4
+        self._buffer: list[Any] = []
+        self._ready = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+
+    def install(self) -> None:
+        """Subscribe the topic and route its partitions' records to this channel."""
+        app = self.app
+        app.topics.add(self.topic)
+        # Faust clears its stream queues when a rebalance starts; clear ours too (dropped
+        # messages stay unacknowledged and are fetched again from the committed offset).
+        app.flow_control.manage_queue(self)
+        conductor = app.topics
+        names = set(self.topic.topics)
+        original = conductor._build_handler
+
+        def build_handler(tp: Any, channels: Any) -> Any:
+            if tp.topic in names:
+                return self._deliver
+            return original(tp, channels)
+
+        conductor._build_handler = build_handler
+
+    async def _deliver(self, message: Any) -> None:
+        await self.app.flow_control.acquire()
+        message.incref(1)
+        self._buffer.append(message)
+        if len(self._buffer) >= self.batch_size:
+            self._ready.set()
+        if len(self._buffer) >= self.max_buffered:
+            self._space.clear()
+            await self._space.wait()  # back-pressure on the fetcher, as Faust's queues do
+
+    def clear(self) -> None:
+        self._buffer = []
+        self._space.set()
+
+    @Service.task
+    async def _run(self) -> None:
+        while not self.should_stop:
+            if not self._buffer:
+                self._ready.clear()
+                try:
+                    await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
+                except TimeoutError:
+                    continue
+            elif len(self._buffer) < self.batch_size:
+                # A partial batch: give it a moment to fill, never longer than batch_seconds.
+                self._ready.clear()
+                try:
+                    await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
+                except TimeoutError:
+                    pass
+            batch, self._buffer = self._buffer, []
+            self._space.set()
+            if not batch:
+                continue
+            assigned = self.app.consumer.assignment()
+            batch = [m for m in batch if m.tp in assigned]
+            try:
+                await self.handler(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Unacknowledged, the batch is fetched again after the restart: nothing is lost.
+                logger.exception("handler for %s failed; restarting the worker", self.topic)
+                await self.app.crash(exc)
+                return
+            consumer = self.app.consumer
+            for message in batch:
+                message.ack(consumer)
+
+    @property
+    def label(self) -> str:
+        return f"BatchChannel({','.join(self.topic.topics)})"
