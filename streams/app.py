@@ -35,6 +35,8 @@ class StateTable(faust.Table):  # type: ignore[misc]
     ) -> None:
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
         service = self.service
+        for channel in service.channels:
+            channel.revoke(revoked)
         service.counting.revoke(
             {tp.partition for tp in revoked if tp.topic == service.keyed_topic_name}
         )
@@ -91,6 +93,7 @@ class Service:
         self.changelog_topic_name = self.table.changelog_topic.get_topic_name()
         self._outbox: Outbox | None = None
         self._bucket_listeners: list[Any] = []
+        self.channels: list[BatchChannel] = []
 
         from streams import web
         from streams.agents import count, detect, ingest
@@ -112,6 +115,7 @@ class Service:
         )
         channel.install()
         self.app.add_dependency(channel)
+        self.channels.append(channel)
         return channel
 
     @property

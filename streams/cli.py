@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts")
     alerts.add_argument("--json", action="store_true", help="the raw records, one per line")
     alerts.add_argument(
-        "--from-beginning", action="store_true", help="with --follow, print the history first"
+        "--from-beginning",
+        action="store_true",
+        help="print the history first, then follow (without --follow, the history is all there is)",
     )
     alerts.set_defaults(func=_alerts)
     run = sub.add_parser("run", help="topics, worker, scenario replay, alerts and a summary")

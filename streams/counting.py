@@ -80,6 +80,8 @@ class PartitionCounter:
     def __init__(self, config: CounterConfig) -> None:
         self.config = config
         self.max_event_ms: int | None = None
+        # The next source offset to count: records are taken strictly in offset order.
+        self.next_offset: int | None = None
         self.closed_until: int | None = None  # every bucket starting before this is published
         self.first_bucket: dict[Direction, int] = {}
         # day start -> direction -> [travellers, events, revision] * buckets per day

@@ -19,7 +19,8 @@ from mode import Service
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[list[Any]], Awaitable[None]]
+# The handler returns the records it left unprocessed (not acknowledged), or None for none.
+Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
 
 class BatchChannel(Service):  # type: ignore[misc]
@@ -51,9 +52,10 @@ class BatchChannel(Service):  # type: ignore[misc]
         """Subscribe the topic and route its partitions' records to this channel."""
         app = self.app
         app.topics.add(self.topic)
-        # Faust clears its stream queues when a rebalance starts; clear ours too (dropped
-        # messages stay unacknowledged and are fetched again from the committed offset).
-        app.flow_control.manage_queue(self)
+        # Not handed to app.flow_control: it clears its queues when flow resumes, which can
+        # come after recovery seeked to the committed offsets; records fetched in between
+        # would be dropped while later ones were processed. We drop records only on revoke,
+        # before that seek (see revoke).
         conductor = app.topics
         names = set(self.topic.topics)
         original = conductor._build_handler
@@ -75,9 +77,11 @@ class BatchChannel(Service):  # type: ignore[misc]
             self._space.clear()
             await self._space.wait()  # back-pressure on the fetcher, as Faust's queues do
 
-    def clear(self) -> None:
-        self._buffer = []
-        self._space.set()
+    def revoke(self, tps: set[Any]) -> None:
+        """Forget buffered records of revoked partitions; the next owner fetches them again."""
+        if tps:
+            self._buffer = [m for m in self._buffer if m.tp not in tps]
+            self._space.set()
 
     @Service.task
     async def _run(self) -> None:
@@ -102,7 +106,7 @@ class BatchChannel(Service):  # type: ignore[misc]
             assigned = self.app.consumer.assignment()
             batch = [m for m in batch if m.tp in assigned]
             try:
-                await self.handler(batch)
+                left = await self.handler(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -111,8 +115,10 @@ class BatchChannel(Service):  # type: ignore[misc]
                 await self.app.crash(exc)
                 return
             consumer = self.app.consumer
+            skip = {id(m) for m in left} if left else set()
             for message in batch:
-                message.ack(consumer)
+                if id(message) not in skip:
+                    message.ack(consumer)
 
     @property
     def label(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from streams.settings import Settings
 logger = logging.getLogger(__name__)
 
 RED, YELLOW, GREEN, RESET = "\x1b[31m", "\x1b[33m", "\x1b[32m", "\x1b[0m"
-ARROW, TIMES = "\u2192", "\u00d7"  # arrow and multiplication sign: "RU→GE", "x2.13"
+ARROW, TIMES, NBSP = "\u2192", "\u00d7", "\u00a0"  # "RU→GE", "x2.13", no-break space
 SEVERITY_RANK = {"warning": 1, "critical": 2}
 Subject = tuple[str | None, str, str]
 """(crossing_id, or None for the whole border; from_country; to_country)."""
@@ -87,17 +88,14 @@ def format_alert(record: dict[str, Any], color: bool) -> str:
     return f"{tint}{line}{RESET}"
 
 
-def format_invalid(record: AlertRecord) -> str:
-    return (
-        f"warning: invalid alert record at partition {record.partition} offset {record.offset}: "
-        f"{record.error}"
-    )
+def format_invalid(partition: int, offset: int, error: object) -> str:
+    return f"warning: invalid alert record at partition {partition} offset {offset}: {error}"
 
 
 def render(record: AlertRecord, *, as_json: bool, color: bool) -> tuple[str, bool]:
     """The line to print for a record and whether it is a warning (an invalid record)."""
     if record.alert is None or record.raw is None:
-        return format_invalid(record), True
+        return format_invalid(record.partition, record.offset, record.error), True
     if as_json:
         text = record.raw.decode()
         # One record per line, whatever whitespace the producer used.
@@ -105,9 +103,7 @@ def render(record: AlertRecord, *, as_json: bool, color: bool) -> tuple[str, boo
     try:
         return format_alert(record.alert, color), False
     except (KeyError, TypeError, ValueError) as exc:  # a contract change the formatter lacks
-        return format_invalid(
-            AlertRecord(record.partition, record.offset, None, None, repr(exc))
-        ), True
+        return format_invalid(record.partition, record.offset, repr(exc)), True
 
 
 def use_color(stream: TextIO) -> bool:
@@ -242,15 +238,20 @@ def format_summary(rows: list[SummaryRow]) -> list[str]:
 
 
 def summary_report(records: list[AlertRecord], subjects: Iterable[Subject] = ()) -> list[str]:
-    """Lines that sum up a whole alerts topic: counts, then the table (or "no alerts")."""
+    """Lines that sum up a whole alerts topic: the count, a table of the borders and posts that
+    had alerts, then the ``subjects`` that had none (or just "no alerts")."""
     alerts = [r.alert for r in records if r.alert is not None]
-    invalid = (
-        f", {len(records) - len(alerts)} invalid records" if len(records) > len(alerts) else ""
-    )
+    bad = len(records) - len(alerts)
+    invalid = f", {bad} invalid records" if bad else ""
     if not alerts:
         return [f"no alerts{invalid}"]
-    head = f"{len(alerts)} alert messages{invalid}"
-    return [head, *format_summary(summary_rows(alerts, subjects))]
+    rows = summary_rows(alerts, subjects)
+    # Wrapped between labels only: no-break spaces inside them until the lines are made.
+    quiet = ", ".join(r.label.replace(" ", NBSP) for r in rows if not r.messages)
+    tail = textwrap.wrap(f"no alerts: {quiet}", 96, subsequent_indent="  ", break_on_hyphens=False)
+    head = [f"{len(alerts)} alert messages{invalid}"]
+    quiet_lines = [t.replace(NBSP, " ") for t in tail if quiet]
+    return head + format_summary([r for r in rows if r.messages]) + quiet_lines
 
 
 # -- the `alerts` command ------------------------------------------------------------------

@@ -103,7 +103,7 @@ def is_worker(pid: int) -> bool:
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return alive(pid) and sys.platform != "linux"  # no /proc to ask: trust the pid file
+        return sys.platform != "linux"  # no /proc to ask: trust the pid file
     return b"worker" in argv and any(b"streams.cli" in a or b"border-surge" in a for a in argv)
 
 
@@ -195,9 +195,9 @@ def run(settings: Settings, scenario: str, seed: int, catch_up_s: float, out: Te
             pid_file(settings).unlink(missing_ok=True)
         elif box and alive(box[0].pid):
             print(f"the worker (pid {box[0].pid}) keeps running: border-surge stop", file=out)
-        print("the Kafka broker keeps running: make kafka-down (or make stop) stops it", file=out)
         if not interrupted:
             raise
+        print("the Kafka broker keeps running: make kafka-down (or make stop) stops it", file=out)
         return 130
     url = base_url(settings)
     print(f"\nworker running (pid {box[0].pid}), log {box[0].log}", file=out)

@@ -75,6 +75,7 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
             counter.closed_until = meta["closed_until"]
             counter.first_bucket.update({(c, f, t): s for c, f, t, s in meta["first"]})
             offset = meta["offset"]
+            counter.next_offset = offset + 1 if offset >= 0 else None
         elif kind == "c":
             _, _, crossing, src, dst, day_text = key.split("|")
             day = int(day_text)

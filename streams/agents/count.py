@@ -8,6 +8,8 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from faust.types import TP
+
 from schemas.dead_letter import DeadLetterReason, dead_letter_headers
 from schemas.event import InvalidEvent, parse_event
 from streams import state
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from streams.app import Service
 
 logger = logging.getLogger(__name__)
+
+RESTORE_TIMEOUT = 300.0  # seconds a batch may wait for its partition's state
 
 
 class Counting:
@@ -37,7 +41,7 @@ class Counting:
         self.counters: dict[int, PartitionCounter] = {}
         # wall-clock ms and max event time at the last batch, per partition (idle closing)
         self._anchors: dict[int, tuple[float, int]] = {}
-        self._offsets: dict[int, int] = {}  # last source offset processed, per partition
+        self._seeks: dict[int, tuple[int, float]] = {}  # partition -> (offset, when) asked
         self._lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -63,25 +67,68 @@ class Counting:
         for p in partitions:
             self.counters.pop(p, None)
             self._anchors.pop(p, None)
-            self._offsets.pop(p, None)
 
-    def counter(self, partition: int) -> PartitionCounter:
-        counter = self.counters.get(partition)
-        if counter is None:
-            counter = self.counters[partition] = PartitionCounter(self.config)
+    async def counter(self, partition: int) -> PartitionCounter:
+        """The partition's counter, once its state has been restored.
+
+        Faust resumes fetching a moment before it reports recovery complete; a batch that
+        arrives in between waits here rather than counting into an empty state.
+        """
+        deadline = time.monotonic() + RESTORE_TIMEOUT
+        while (counter := self.counters.get(partition)) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"partition {partition} was never restored")
+            await asyncio.sleep(0.05)
         return counter
 
     # -- processing ------------------------------------------------------------------------
 
-    async def process(self, messages: list[Any]) -> None:
+    async def process(self, messages: list[Any]) -> list[Any]:
+        """Count a batch; returns the records left for later (after a gap in offsets)."""
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for m in messages:
             by_partition[m.partition].append(m)
+        left: list[Any] = []
         async with self._lock:
-            for partition, messages in by_partition.items():
-                await self._process_partition(partition, messages)
+            for partition, batch in by_partition.items():
+                counter = await self.counter(partition)
+                todo, later = self._in_order(counter, batch)
+                if later:
+                    left.extend(later)
+                    await self._seek_back(later[0].topic, partition, counter_next(counter, todo))
+                if todo:
+                    await self._process_partition(partition, counter, todo)
+        return left
 
-    async def _process_partition(self, partition: int, messages: list[Any]) -> None:
+    def _in_order(self, counter: PartitionCounter, batch: list[Any]) -> tuple[list[Any], list[Any]]:
+        """The records that continue the partition's offsets; the rest must come again.
+
+        Faust may deliver a record twice (it re-seeks after a rebalance): an offset below
+        next_offset is already in the saved state. An offset above it means records in
+        between were not delivered; the consumer is sent back to fetch them.
+        """
+        todo: list[Any] = []
+        expected = counter.next_offset
+        for i, m in enumerate(batch):
+            if expected is not None and m.offset < expected:
+                continue
+            if expected is not None and m.offset > expected:
+                return todo, batch[i:]
+            todo.append(m)
+            expected = m.offset + 1
+        return todo, []
+
+    async def _seek_back(self, topic: str, partition: int, offset: int) -> None:
+        asked, when = self._seeks.get(partition, (-1, 0.0))
+        if asked == offset and time.monotonic() - when < 5:
+            return  # records fetched before the last seek are still arriving
+        self._seeks[partition] = (offset, time.monotonic())
+        logger.warning("gap before offset %d of %s[%d]; fetching again", offset, topic, partition)
+        await self.service.app.consumer.seek(TP(topic, partition), offset)
+
+    async def _process_partition(
+        self, partition: int, counter: PartitionCounter, messages: list[Any]
+    ) -> None:
         service = self.service
         counted: list[CountedEvent] = []
         outputs: list[Record] = []
@@ -100,10 +147,9 @@ class Counting:
                     m.offset,
                 )
             )
-        counter = self.counter(partition)
         result = counter.apply_batch(counted)
+        counter.next_offset = messages[-1].offset + 1
         self._anchors[partition] = (time.time(), counter.max_event_ms or 0)
-        self._offsets[partition] = messages[-1].offset
         metrics = service.metrics
         metrics.counted.inc(result.counted)
         metrics.duplicates.inc(result.duplicates)
@@ -117,7 +163,7 @@ class Counting:
                     headers=[("x-error", b"older than the kept history")],
                 )
             )
-        await self._save(partition, counter, result, outputs, messages[-1].offset)
+        await self._save(partition, counter, result, outputs)
 
     def _dead_letter(self, m: Any, reason: DeadLetterReason, detail: str) -> Record:
         self.service.metrics.dead_lettered.labels(reason.value).inc()
@@ -130,7 +176,6 @@ class Counting:
         counter: PartitionCounter,
         result: BatchResult,
         outputs: list[Record],
-        offset: int,
     ) -> None:
         """Outputs first, then state, then the meta with the offset: see docs/exactly-once.md."""
         service = self.service
@@ -148,6 +193,7 @@ class Counting:
             await service.outbox.write(
                 [Record(changelog, k.encode(), v, partition) for k, v in entries]
             )
+        offset = -1 if counter.next_offset is None else counter.next_offset - 1
         key, value = state.meta_entry(partition, counter, offset)
         await service.outbox.write([Record(changelog, key.encode(), value, partition)])
         service.on_buckets_closed(result.closed)
@@ -164,8 +210,15 @@ class Counting:
                     continue
                 result = counter.advance(BatchResult(), idle_to_ms=event_ms + int(elapsed))
                 if result.closed:
-                    offset = self._offsets.get(partition, -1)
-                    await self._save(partition, counter, result, [], offset)
+                    await self._save(partition, counter, result, [])
+
+
+def counter_next(counter: PartitionCounter, todo: list[Any]) -> int:
+    """The offset to fetch again from: after what this batch counts, else the saved point."""
+    if todo:
+        return int(todo[-1].offset) + 1
+    assert counter.next_offset is not None
+    return counter.next_offset
 
 
 def register(service: Service) -> Counting:

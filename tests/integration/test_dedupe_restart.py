@@ -139,25 +139,27 @@ def harness(service_env: dict[str, str], tmp_path: Path):
 @pytest.mark.parametrize("when", ["after the commit", "right after publishing"])
 def test_event_resent_after_kill9_restart_is_counted_once(harness: Harness, when: str) -> None:
     original = event("gate-1/0001", T0, travellers=7)
-    harness.send(original, event("close-1", T0 + HOUR_MS))
-    harness.wait_published(BUCKET, travellers=7)
+    # Another event in the bucket: a worker that lost its state would publish 7, not 9.
+    harness.send(original, event("gate-1/0002", T0 + 1000, travellers=2))
+    harness.send(event("close-1", T0 + HOUR_MS))
+    harness.wait_published(BUCKET, travellers=9)
     if when == "after the commit":
-        harness.wait_forwarded(2)
+        harness.wait_forwarded(3)
         harness.wait_committed()
     # "right after publishing": the state may or may not be saved and the input not yet
-    # committed, so the restart may replay the event; either way it counts once.
+    # committed, so the restart may replay the events; either way each counts once.
     harness.restart()
 
     # The same bytes again, then a later event in the same partition: once the bucket that
     # event closes is published, the resent one has been through the counter too.
     harness.send(original, event("close-2", T0 + 2 * HOUR_MS))
     harness.wait_published(to_rfc3339(T0 - T0 % (5 * MINUTE_MS) + HOUR_MS))
-    assert harness.bucket(BUCKET)["travellers"] == 7
+    assert harness.bucket(BUCKET)["travellers"] == 9
     assert {rev for rev, _ in harness.revisions(BUCKET)} == {0}, harness.revisions(BUCKET)
     assert harness.api_bucket(BUCKET) == {
         "bucket_start": BUCKET,
-        "travellers": 7,
-        "events": 1,
+        "travellers": 9,
+        "events": 2,
         "revision": 0,
     }
 
@@ -166,21 +168,21 @@ def test_duplicates_before_and_after_a_restart_within_24h_count_once(harness: Ha
     original = event("gate-2/0042", T0, travellers=5, mode="bus")
     # a retry before the crash, re-serialised and sent under another key (other partition)
     retry = event("gate-2/0042", T0, travellers=5, mode="bus", nationality="RU")
-    harness.send(original)
+    harness.send(original, event("gate-2/0043", T0 + 60_000, travellers=1))
     harness.send(retry, key=b"not-the-crossing")
     # 20 hours of event time later: the watermark has moved far on, dedupe still remembers
     harness.send(event("later-1", T0 + 20 * HOUR_MS))
-    harness.wait_published(BUCKET, travellers=5)
-    harness.wait_forwarded(3)
+    harness.wait_published(BUCKET, travellers=6)
+    harness.wait_forwarded(4)
     harness.wait_committed()
     harness.restart()
 
     harness.send(original, retry, event("later-2", T0 + 21 * HOUR_MS))
     closed_by_later_2 = to_rfc3339(T0 - T0 % (5 * MINUTE_MS) + 20 * HOUR_MS)
     harness.wait_published(closed_by_later_2)
-    assert harness.bucket(BUCKET)["travellers"] == 5
-    assert harness.revisions(BUCKET) == [(0, 5)]
-    assert harness.api_bucket(BUCKET)["travellers"] == 5
+    assert harness.bucket(BUCKET)["travellers"] == 6
+    assert harness.revisions(BUCKET) == [(0, 6)]
+    assert harness.api_bucket(BUCKET)["travellers"] == 6
 
 
 @pytest.mark.xfail(

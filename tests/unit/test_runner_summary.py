@@ -107,14 +107,32 @@ def test_an_empty_topic_says_no_alerts() -> None:
     assert summary_report([decode_alert(0, 0, b"junk")]) == ["no alerts, 1 invalid records"]
 
 
-def test_report_counts_messages_then_shows_the_table() -> None:
+def test_report_counts_messages_then_tables_the_alerted_and_lists_the_quiet() -> None:
     records = [
         decode_alert(0, 0, json.dumps(alert("a", "2022-09-21T14:05:00Z")).encode()),
         decode_alert(0, 1, b"junk"),
     ]
-    lines = summary_report(records)
+    quiet = [(None, "RU", "GE"), ("narva", "RU", "EE"), (None, "RU", "EE")]
+    lines = summary_report(records, quiet)
     assert lines[0] == "1 alert messages, 1 invalid records"
+    assert lines[1].startswith("border / post")
     assert lines[2].startswith("kazbegi-upper-lars RU→GE")
+    assert lines[3:] == ["no alerts: border RU→EE, narva RU→EE, border RU→GE"]
+
+
+def test_a_long_list_of_quiet_subjects_is_wrapped() -> None:
+    record = decode_alert(0, 0, json.dumps(alert("a", "2022-09-21T14:05:00Z")).encode())
+    quiet = [(f"post-{i:02d}", "RU", "FI") for i in range(30)]  # hyphens: no breaks there
+    tail = summary_report([record], quiet)[3:]
+    assert len(tail) > 1
+    assert all(len(line) <= 96 for line in tail)
+    assert all(any(f"post-{i:02d} RU→FI" in line for line in tail) for i in range(30))
+    assert all(line.startswith("  ") for line in tail[1:])
+
+
+def test_no_quiet_line_when_every_subject_had_alerts() -> None:
+    record = decode_alert(0, 0, json.dumps(alert("a", "2022-09-21T14:05:00Z")).encode())
+    assert len(summary_report([record], [("kazbegi-upper-lars", "RU", "GE")])) == 3
 
 
 def crossings(*ends: str | None) -> dict[str, Any]:
