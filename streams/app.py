@@ -28,7 +28,12 @@ class StateTable(faust.Table):  # type: ignore[misc]
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
-        self.service.on_recovered({tp.partition for tp in active_tps})
+        service = self.service
+        service.on_recovered({tp.partition for tp in active_tps})
+        assigned = service.app.consumer.assignment()
+        await service.detection.restore(
+            {tp.partition for tp in assigned if tp.topic == service.border_topic_name}
+        )
 
     async def on_rebalance(
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
@@ -103,6 +108,7 @@ class Service:
         self.detection = detect.register(self)
         web.register(self)
         web.register_health(self)
+        web.register_metrics(self)
 
     def batch_channel(self, topic: Any, handler: Any) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""
@@ -129,11 +135,13 @@ class Service:
         app = self.app
         assigned = app.consumer.assignment() if app.consumer else set()
         keyed = {tp.partition for tp in assigned if tp.topic == self.keyed_topic_name}
+        border = {tp.partition for tp in assigned if tp.topic == self.border_topic_name}
         return {
             "recovered": bool(app.tables.recovery.completed.is_set()),
             "not_rebalancing": not app.rebalancing,
             "partitions_assigned": bool(keyed),
-            "state_restored": keyed <= set(self.counting.counters),
+            "state_restored": keyed <= set(self.counting.counters)
+            and border <= set(self.detection.partitions),
         }
 
     def on_recovered(self, partitions: set[int]) -> None:

@@ -42,6 +42,15 @@ def detect_state_topic(settings: Settings) -> str:
     return f"{settings.app_id}-detect-state"
 
 
+# State topics are read whole on recovery: compact them often, not only per 64 MB segment.
+COMPACTED = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(3_600_000),
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": str(3_600_000),
+}
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     p = settings.partitions
     history_ms = (settings.history_days + 7) * DAY_MS
@@ -59,14 +68,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"retention.ms": str(7 * DAY_MS)},
             copartitioned=True,
         ),
-        TopicSpec(
-            detect_state_topic(settings), p, {"cleanup.policy": "compact"}, copartitioned=True
-        ),
+        TopicSpec(detect_state_topic(settings), p, COMPACTED, copartitioned=True),
     ]
     specs += [
-        TopicSpec(
-            table_changelog(settings, t), p, {"cleanup.policy": "compact"}, copartitioned=True
-        )
-        for t in TABLES
+        TopicSpec(table_changelog(settings, t), p, COMPACTED, copartitioned=True) for t in TABLES
     ]
     return specs

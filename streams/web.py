@@ -138,3 +138,15 @@ def register_health(service: Service) -> None:
             checks = service.readiness()
             ok = all(checks.values())
             return self.json({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+
+def register_metrics(service: Service) -> None:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    @service.app.page("/metrics")
+    class Metrics(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            service.metrics.refresh(service)
+            body = generate_latest(service.metrics.registry)
+            # aiohttp rejects a charset inside content_type=; the header carries it whole.
+            return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -128,6 +128,12 @@ class Detection:
                 part.restore_border(name, value)
         return n
 
+    async def restore(self, partitions: set[int]) -> None:
+        """Take ownership of newly assigned partitions now, so the API shows them at once."""
+        async with self._lock:
+            for q in sorted(partitions):
+                await self._own(q)
+
     async def revoke(self, partitions: set[int]) -> None:
         async with self._lock:
             for q in partitions:
