@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TP
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 STATE_TABLE = "state"
 
 
-class StateTable(faust.Table):  # type: ignore[misc]
+class StateTable(faust.Table):  # type: ignore[type-arg]
     """A plain table used as the durable log of the counters; tells the service on recovery."""
 
     service: Service
@@ -80,7 +80,7 @@ class Service:
             logging_config=None,
         )
         self.keyed_topic_name = keyed_events_topic(settings)
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events_topic = self.app.topic(settings.events_topic, **raw)
         self.keyed_topic = self.app.topic(self.keyed_topic_name, **raw)
         self.border_topic_name = border_buckets_topic(settings)
@@ -137,7 +137,7 @@ class Service:
         keyed = {tp.partition for tp in assigned if tp.topic == self.keyed_topic_name}
         border = {tp.partition for tp in assigned if tp.topic == self.border_topic_name}
         return {
-            "recovered": bool(app.tables.recovery.completed.is_set()),
+            "recovered": bool(cast(Any, app.tables).recovery.completed.is_set()),
             "not_rebalancing": not app.rebalancing,
             "partitions_assigned": bool(keyed),
             "state_restored": keyed <= set(self.counting.counters)
@@ -146,7 +146,7 @@ class Service:
 
     def on_recovered(self, partitions: set[int]) -> None:
         # Partition numbers of the keyed topic and of the table's changelog coincide.
-        self.counting.restore(partitions, _StoreView(self.table.data))
+        self.counting.restore(partitions, _StoreView(cast(Any, self.table).data))
 
     def on_buckets_closed(self, closed: list[ClosedBucket]) -> None:
         self.metrics.buckets_closed.inc(len(closed))
@@ -164,7 +164,7 @@ class _StoreView:
         return [k.decode() if isinstance(k, bytes) else k for k in self._store.keys()]
 
     def __getitem__(self, key: str) -> bytes:
-        return self._store[key.encode()]
+        return bytes(self._store[key.encode()])
 
     def __delitem__(self, key: str) -> None:
         del self._store[key.encode()]

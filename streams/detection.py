@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 from streams.counting import ClosedBucket, Direction
 from streams.detect.baseline import BucketHistory
@@ -49,7 +50,7 @@ class Alerting:
     """An alert transition with the scope it belongs to."""
 
     transition: AlertTransition
-    scope: str  # "crossing" or "border"
+    scope: Literal["crossing", "border"]
     crossing_id: str | None
     from_country: str
     to_country: str

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
 
-class BatchChannel(Service):  # type: ignore[misc]
+class BatchChannel(Service):
     """Collects messages of one Faust topic and feeds them to a handler in batches."""
 
     def __init__(

@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(0.2, gt=0, le=10)
 
     log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "text"
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

@@ -59,7 +59,7 @@ def register(service: Service) -> None:
     counting = service.counting
 
     @app.page("/crossings")
-    class Crossings(View):  # type: ignore[misc]
+    class Crossings(View):
         async def get(self, request: Request) -> Response:
             items = [
                 direction_view(service, counter, d)
@@ -72,7 +72,7 @@ def register(service: Service) -> None:
             )
 
     @app.page("/borders")
-    class Borders(View):  # type: ignore[misc]
+    class Borders(View):
         async def get(self, request: Request) -> Response:
             items = []
             for part in service.detection.partitions.values():
@@ -85,11 +85,11 @@ def register(service: Service) -> None:
                             "detection": detection_view(service, border),
                         }
                     )
-            items.sort(key=lambda x: x["border"])
+            items.sort(key=lambda x: str(x["border"]))
             return self.json({"borders": items})
 
     @app.page("/crossings/{crossing_id}")
-    class Crossing(View):  # type: ignore[misc]
+    class Crossing(View):
         async def get(self, request: Request, crossing_id: str) -> Response:
             if not CROSSING_RE.match(crossing_id):
                 return self.json({"error": "invalid crossing_id"}, status=400)
@@ -128,12 +128,12 @@ def register_health(service: Service) -> None:
     app = service.app
 
     @app.page("/healthz")
-    class Health(View):  # type: ignore[misc]
+    class Health(View):
         async def get(self, request: Request) -> Response:
             return self.json({"status": "alive"})
 
     @app.page("/readyz")
-    class Ready(View):  # type: ignore[misc]
+    class Ready(View):
         async def get(self, request: Request) -> Response:
             checks = service.readiness()
             ok = all(checks.values())
@@ -144,7 +144,7 @@ def register_metrics(service: Service) -> None:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     @service.app.page("/metrics")
-    class Metrics(View):  # type: ignore[misc]
+    class Metrics(View):
         async def get(self, request: Request) -> Response:
             service.metrics.refresh(service)
             body = generate_latest(service.metrics.registry)

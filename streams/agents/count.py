@@ -154,15 +154,14 @@ class Counting:
         metrics.counted.inc(result.counted)
         metrics.duplicates.inc(result.duplicates)
         metrics.late.inc(result.late)
-        for ev in result.expired:
-            outputs.append(
-                Record(
-                    service.settings.dlq_topic,
-                    ev.direction[0].encode(),
-                    None,
-                    headers=[("x-error", b"older than the kept history")],
-                )
+        by_offset = {m.offset: m for m in messages}
+        for old in result.expired:
+            detail = (
+                f"occurred_at: older than the {service.settings.history_days} days of history "
+                "kept; its bucket no longer exists"
             )
+            dead = self._dead_letter(by_offset[old.offset], DeadLetterReason.EXPIRED, detail)
+            outputs.append(dead)
         await self._save(partition, counter, result, outputs)
 
     def _dead_letter(self, m: Any, reason: DeadLetterReason, detail: str) -> Record:
@@ -194,8 +193,8 @@ class Counting:
                 [Record(changelog, k.encode(), v, partition) for k, v in entries]
             )
         offset = -1 if counter.next_offset is None else counter.next_offset - 1
-        key, value = state.meta_entry(partition, counter, offset)
-        await service.outbox.write([Record(changelog, key.encode(), value, partition)])
+        meta_key, meta_value = state.meta_entry(partition, counter, offset)
+        await service.outbox.write([Record(changelog, meta_key.encode(), meta_value, partition)])
         service.on_buckets_closed(result.closed)
 
     async def close_idle(self) -> None:
@@ -225,7 +224,9 @@ def register(service: Service) -> Counting:
     counting = Counting(service)
     service.batch_channel(service.keyed_topic, counting.process)
 
-    @service.app.timer(interval=max(1.0, service.settings.idle_close_seconds / 6))
+    interval = max(1.0, service.settings.idle_close_seconds / 6)
+
+    @service.app.timer(interval=interval)  # type: ignore[untyped-decorator]
     async def idle_closer() -> None:
         await counting.close_idle()
 

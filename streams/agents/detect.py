@@ -194,8 +194,8 @@ class Detection:
                     a.transition.alert_id,
                     a.transition.ratio,
                 )
-            for key, value in self._state_entries(part, result):
-                await producer.send(self.state_topic, value, key=key.encode(), partition=q)
+            for name, entry in self._state_entries(part, result):
+                await producer.send(self.state_topic, entry, key=name.encode(), partition=q)
 
     def _state_entries(
         self, part: DetectPartition, result: DetectResult
