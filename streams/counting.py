@@ -92,6 +92,8 @@ class PartitionCounter:
         self.chunk_offsets: dict[tuple[Direction, int], int] = {}
         # bucket start -> crossing_id -> event id -> offset of the record that counted it
         self.dedupe: dict[int, dict[str, dict[str, int]]] = {}
+        # "crossing_id|event_id" -> that offset, over every bucket in the dedupe horizon
+        self.seen_ids: dict[str, int] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -144,15 +146,13 @@ class PartitionCounter:
                 continue
             start = bucket_start(ev.event_time_ms, cfg.bucket_ms)
             crossing = ev.direction[0]
-            by_crossing = self.dedupe.get(start)
-            if by_crossing is None:
-                by_crossing = self.dedupe[start] = {}
-            seen = by_crossing.get(crossing)
-            if seen is None:
-                seen = by_crossing[crossing] = {}
-            first_offset = seen.get(ev.event_id)
+            # An upstream retry may carry a corrected occurred_at: the id is looked up across
+            # the whole dedupe horizon, and remembered in the bucket where it first counted.
+            seen_key = f"{crossing}|{ev.event_id}"
+            first_offset = self.seen_ids.get(seen_key)
             if first_offset is None:
-                seen[ev.event_id] = ev.offset
+                self.seen_ids[seen_key] = ev.offset
+                self.dedupe.setdefault(start, {}).setdefault(crossing, {})[ev.event_id] = ev.offset
                 result.dirty_dedupe.add((crossing, start))
             elif first_offset != ev.offset:
                 result.duplicates += 1
@@ -246,7 +246,9 @@ class PartitionCounter:
             oldest = min(self.dedupe)  # a few hundred bucket starts at most
             if oldest + self.config.bucket_ms > dedupe_horizon:
                 break
-            for crossing in self.dedupe.pop(oldest):
+            for crossing, ids in self.dedupe.pop(oldest).items():
+                for event_id in ids:
+                    self.seen_ids.pop(f"{crossing}|{event_id}", None)
                 result.dropped_dedupe.add((crossing, oldest))
                 result.dirty_dedupe.discard((crossing, oldest))
         for direction, first in list(self.first_bucket.items()):

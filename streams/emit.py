@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from schemas.event import InvalidEvent, event_to_json, parse_event
 from streams.kafka import client_kwargs
@@ -36,12 +38,16 @@ class EventSender:
     async def __aexit__(self, *exc: object) -> None:
         await self._producer.stop()
 
-    async def send(self, raw: bytes) -> None:
-        """Validate one event (raises InvalidEvent) and send it keyed by its crossing_id."""
+    async def send(self, raw: bytes) -> asyncio.Future[Any]:
+        """Validate one event (raises InvalidEvent) and send it keyed by its crossing_id.
+
+        Returns the delivery future: await it to know the broker has the event.
+        """
         event = parse_event(raw)
-        await self._producer.send(
+        future: asyncio.Future[Any] = await self._producer.send(
             self.settings.events_topic, event_to_json(event), key=event.crossing_id.encode()
         )
+        return future
 
     async def flush(self) -> None:
         await self._producer.flush()
@@ -49,21 +55,30 @@ class EventSender:
 
 async def emit_lines(settings: Settings, lines: Iterable[bytes]) -> EmitReport:
     report = EmitReport()
+    pending: list[tuple[int, asyncio.Future[Any]]] = []
     async with EventSender(settings) as sender:
         for line_no, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                await sender.send(line.rstrip(b"\r\n"))
+                pending.append((line_no, await sender.send(line.rstrip(b"\r\n"))))
             except InvalidEvent as exc:
                 report.errors.append((line_no, f"{exc.reason.value}: {exc.detail}"))
-                continue
-            report.sent += 1
+            except KafkaError as exc:
+                report.errors.append((line_no, f"not sent: {exc}"))
         await sender.flush()
+        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+    for (line_no, _), result in zip(pending, results, strict=True):
+        if isinstance(result, BaseException):
+            report.errors.append((line_no, f"not sent: the broker refused it ({result!r})"))
+        else:
+            report.sent += 1
+    report.errors.sort()
     return report
 
 
 async def emit_file(settings: Settings, path: str | Path) -> EmitReport:
     data = await asyncio.to_thread(Path(path).read_bytes)
-    lines = data.splitlines()
+    # JSON Lines: only \n ends a line (a lone \r is JSON whitespace inside one).
+    lines = data.split(b"\n")
     return await emit_lines(settings, lines)

@@ -86,7 +86,9 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
             counter.chunk_offsets[(direction, day)] = _OFFSET.unpack_from(value)[0]
         elif kind == "d":
             _, _, start_text, crossing = key.split("|")
-            counter.dedupe.setdefault(int(start_text), {})[crossing] = json.loads(value)
+            ids = json.loads(value)
+            counter.dedupe.setdefault(int(start_text), {})[crossing] = ids
+            counter.seen_ids.update((f"{crossing}|{i}", off) for i, off in ids.items())
     return offset
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,7 @@ class Harness:
         self.bootstrap = self.settings.bootstrap_servers
         self.keyed_topic = self.settings.topic("events.by-crossing")
         asyncio.run(ensure_topics(self.settings))
-        self.worker = WorkerProcess(env, tmp_path / "worker.log").start()
-        self.worker.wait_ready()
+        self.worker = WorkerProcess(env, tmp_path / "worker.log")
 
     def send(self, *values: bytes, key: bytes = CROSSING.encode()) -> None:
         asyncio.run(produce(self.bootstrap, self.settings.events_topic, [(key, v) for v in values]))
@@ -128,9 +128,10 @@ class Harness:
 
 
 @pytest.fixture
-def harness(service_env: dict[str, str], tmp_path: Path):
+def harness(service_env: dict[str, str], tmp_path: Path) -> Iterator[Harness]:
     h = Harness(service_env, tmp_path)
     try:
+        h.worker.start().wait_ready()
         yield h
     finally:
         h.worker.stop()
@@ -185,11 +186,6 @@ def test_duplicates_before_and_after_a_restart_within_24h_count_once(harness: Ha
     assert harness.api_bucket(BUCKET)["travellers"] == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dedupe is kept per 5-minute bucket: the same event_id with another occurred_at "
-    "in a different bucket is counted again (streams/counting.py, PartitionCounter.dedupe)",
-)
 def test_event_resent_with_a_corrected_time_in_another_bucket_counts_once(
     harness: Harness,
 ) -> None:

@@ -118,11 +118,6 @@ def test_emit_of_a_clean_file_sends_everything_and_exits_0(
     assert sorted(r.key for r in records) == sorted(f"post-{i % 3}".encode() for i in range(50))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emit never looks at the send futures: a record the broker refuses is counted as "
-    "sent and the exit code is 0 (streams/emit.py, EventSender.send / emit_lines)",
-)
 def test_emit_fails_when_the_broker_refuses_the_events(
     kafka: str, unique_name: str, tmp_path: Path
 ) -> None:

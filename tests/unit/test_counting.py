@@ -156,3 +156,39 @@ def test_random_stream_matches_reference_sums():
     assert set(reference) - set(published) <= {
         k for k in reference if k[1] >= (c.closed_until or 0)
     }
+
+
+def test_retry_with_corrected_time_in_another_bucket_counts_once():
+    c = PartitionCounter(CFG)
+    r = c.apply_batch([ev(T0, 4, eid="gate-3/7"), ev(T0 + 7 * MINUTE_MS, 4, eid="gate-3/7")])
+    assert (r.counted, r.duplicates) == (1, 1)
+    assert c.bucket(D1, T0) == (4, 1, 0)
+    assert c.bucket(D1, T0 + 5 * MINUTE_MS) == (0, 0, 0)
+
+
+def test_restored_counter_remembers_ids_across_buckets():
+    from streams import state
+
+    c = PartitionCounter(CFG)
+    r = c.apply_batch([ev(T0, 4, eid="a", offset=1)])
+    entries = dict(state.changed_entries(0, c, r))
+    entries.update([state.meta_entry(0, c, 1)])
+    again = PartitionCounter(CFG)
+    assert state.restore(0, again, entries.items()) == 1
+    r = again.apply_batch([ev(T0 + 9 * MINUTE_MS, 4, eid="a", offset=2)])
+    assert r.duplicates == 1 and again.next_offset == 2
+
+
+def test_replayed_record_is_not_counted_twice_when_its_chunk_was_saved():
+    from streams import state
+
+    c = PartitionCounter(CFG)
+    batch = [ev(T0, 2, eid="x", offset=10), ev(T0 + 1, 3, eid="y", offset=11)]
+    r = c.apply_batch(batch)
+    # Crash after the chunk was saved but before the dedupe shard and meta were.
+    saved = [e for e in state.changed_entries(0, c, r) if "|c|" in e[0]]
+    again = PartitionCounter(CFG)
+    state.restore(0, again, saved)
+    r = again.apply_batch(batch)
+    assert r.replayed == 2 and r.counted == 0
+    assert again.bucket(D1, T0) == (5, 2, 0)

@@ -190,11 +190,6 @@ def test_cli_exits_0_when_every_line_is_good(
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emit_file splits with bytes.splitlines(), which also breaks at a lone CR: a line "
-    "with CR as JSON whitespace becomes two bad lines and later line numbers shift",
-)
 async def test_a_carriage_return_inside_a_line_does_not_split_it(
     producer: type[FakeProducer], tmp_path: Path
 ) -> None:
