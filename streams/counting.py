@@ -228,6 +228,28 @@ class PartitionCounter:
     ) -> None:
         since_ms = max(since_ms, self.first_bucket[direction])
         step = self.config.bucket_ms
+        # Zeros are published for the kept history only: one event from years ago must not
+        # close (and send) every empty bucket since then. Counted buckets are always published.
+        horizon = bucket_start(until_ms - self.config.history_ms, step)
+        if since_ms < horizon:
+            for day in sorted(d for d in self.days if since_ms - DAY_MS < d < horizon):
+                chunk = self.days[day].get(direction)
+                if chunk is None:
+                    continue
+                for i in range(0, len(chunk), 3):
+                    start = day + (i // 3) * step
+                    if since_ms <= start < horizon and chunk[i + _E]:
+                        result.closed.append(
+                            ClosedBucket(
+                                direction,
+                                start,
+                                start + step,
+                                chunk[i + _T],
+                                chunk[i + _E],
+                                chunk[i + _R],
+                            )
+                        )
+            since_ms = horizon
         for start in range(since_ms, until_ms, step):
             t, e, r = self.bucket(direction, start)
             result.closed.append(ClosedBucket(direction, start, start + step, t, e, r))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +13,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas.event import InvalidEvent, event_to_json, parse_event
+from streams.errors import BorderSurgeError
 from streams.kafka import client_kwargs
 from streams.settings import Settings
+
+TOPIC_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -33,6 +37,20 @@ class EventSender:
 
     async def __aenter__(self) -> EventSender:
         await self._producer.start()
+        topic = self.settings.events_topic
+        # aiokafka logs an error on every metadata retry for a missing topic; we say it once.
+        cluster_log = logging.getLogger("aiokafka.cluster")
+        level = cluster_log.level
+        cluster_log.setLevel(logging.CRITICAL)
+        try:
+            await asyncio.wait_for(self._producer.partitions_for(topic), TOPIC_WAIT_SECONDS)
+        except (TimeoutError, KafkaError):
+            await self._producer.stop()
+            raise BorderSurgeError(
+                f"topic {topic!r} is not there; create it with `border-surge topics create`"
+            ) from None
+        finally:
+            cluster_log.setLevel(level)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -78,7 +96,10 @@ async def emit_lines(settings: Settings, lines: Iterable[bytes]) -> EmitReport:
 
 
 async def emit_file(settings: Settings, path: str | Path) -> EmitReport:
-    data = await asyncio.to_thread(Path(path).read_bytes)
+    try:
+        data = await asyncio.to_thread(Path(path).read_bytes)
+    except OSError as exc:
+        raise BorderSurgeError(f"cannot read {path}: {exc.strerror or exc}") from None
     # JSON Lines: only \n ends a line (a lone \r is JSON whitespace inside one).
     lines = data.split(b"\n")
     return await emit_lines(settings, lines)

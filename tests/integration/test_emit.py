@@ -141,3 +141,5 @@ def test_emit_fails_when_the_broker_refuses_the_events(
 
     assert not asyncio.run(read_topic(settings.bootstrap_servers, settings.events_topic))
     assert proc.returncode != 0, proc.stdout
+    assert f"{path}:1: not sent" in proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "sent 0 events, rejected 1 lines"

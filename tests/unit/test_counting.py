@@ -192,3 +192,16 @@ def test_replayed_record_is_not_counted_twice_when_its_chunk_was_saved():
     r = again.apply_batch(batch)
     assert r.replayed == 2 and r.counted == 0
     assert again.bucket(D1, T0) == (5, 2, 0)
+
+
+def test_one_ancient_first_event_does_not_publish_every_empty_bucket_since():
+    cfg = CounterConfig(bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, history_ms=2 * DAY_MS)
+    c = PartitionCounter(cfg)
+    ancient = 946_684_800_000  # 2000-01-01
+    c.apply_batch([ev(ancient, 3)])
+    r = c.apply_batch([ev(T0, 1)])
+    assert len(r.closed) <= 2 * DAY_MS // cfg.bucket_ms + 1
+    # The ancient event's own bucket is still published: nothing counted goes unreported.
+    assert [(b.start_ms, b.travellers) for b in r.closed if b.start_ms < T0 - 3 * DAY_MS] == [
+        (ancient, 3)
+    ]

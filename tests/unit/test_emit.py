@@ -36,6 +36,9 @@ class FakeProducer:
     async def flush(self) -> None:
         self.flushed = True
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
     async def send(
         self, topic: str, value: bytes, key: bytes | None = None
     ) -> asyncio.Future[None]:
@@ -120,6 +123,27 @@ async def test_a_file_with_only_bad_lines_still_closes_the_producer(
     assert [n for n, _ in report.errors] == [1, 2, 3] and report.sent == 0
     [fake] = producer.instances
     assert fake.sent == [] and fake.stopped
+
+
+async def test_a_line_the_broker_refuses_is_reported_and_not_counted_as_sent(
+    producer: type[FakeProducer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    accept = FakeProducer.send
+
+    async def refuse_b(self: FakeProducer, topic: str, value: bytes, key: bytes | None = None):
+        if b'"b"' not in value:
+            return await accept(self, topic, value, key)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(MessageSizeTooLargeError())
+        return future
+
+    monkeypatch.setattr(FakeProducer, "send", refuse_b)
+    report = await emit_lines(SETTINGS, [line("a"), line("b"), b"bad", line("c")])
+    assert report.sent == 2
+    assert [n for n, _ in report.errors] == [2, 3]
+    assert report.errors[0][1].startswith("not sent")
 
 
 valid_lines = st.builds(
