@@ -104,6 +104,27 @@ def _stop(settings: Settings, args: argparse.Namespace) -> int:
     return stop(settings, sys.stdout)
 
 
+def _health(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when the worker answers /readyz with 200, 1 otherwise (for probes and scripts)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{settings.web_host}:{settings.web_port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+        print(f"not ready: {body.get('checks', body)}")
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"not ready: {url} does not answer ({exc})")
+        return 1
+    print("ready" if body.get("ready") else f"not ready: {body}")
+    return 0 if body.get("ready") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="border-surge", description="Border-crossing counts and surge alerts on Kafka."
@@ -141,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_run)
     sub.add_parser("stop", help="stop the worker `run` started").set_defaults(func=_stop)
+    health = sub.add_parser("health", help="exit non-zero unless the worker is ready")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    health.set_defaults(func=_health)
     return parser
 
 

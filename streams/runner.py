@@ -98,20 +98,27 @@ def alive(pid: int) -> bool:
     return True
 
 
-def is_worker(pid: int) -> bool:
-    """Guards against a recycled pid: the process must be a border-surge worker."""
+def is_worker(pid: int, app_id: str | None = None) -> bool:
+    """Guards against a recycled pid: the process must be a border-surge worker, and (when
+    app_id is given) one of this app, not another worker that reused the number."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return sys.platform != "linux"  # no /proc to ask: trust the pid file
-    return b"worker" in argv and any(b"streams.cli" in a or b"border-surge" in a for a in argv)
+    if not (b"worker" in argv and any(b"streams.cli" in a or b"border-surge" in a for a in argv)):
+        return False
+    if app_id is None:
+        return True
+    ids = [e.split(b"=", 1)[1] for e in environ if e.startswith(b"BORDER_SURGE_APP_ID=")]
+    return (ids[-1] if ids else b"border-surge") == app_id.encode()
 
 
 def running_worker(settings: Settings) -> int | None:
     """The pid from the pid file, if that process is a live worker."""
     with contextlib.suppress(OSError, ValueError):
         pid = int(pid_file(settings).read_text().strip())
-        return pid if alive(pid) and is_worker(pid) else None
+        return pid if alive(pid) and is_worker(pid, settings.app_id) else None
     return None
 
 

@@ -113,10 +113,15 @@ class Consumed:
     offset: int
 
 
-async def read_topic(bootstrap: str, topic: str, *, idle: float = 1.0) -> list[Consumed]:
+async def read_topic(
+    bootstrap: str, topic: str, *, idle: float = 1.0, committed_only: bool = False
+) -> list[Consumed]:
     """Everything currently in a topic, from the beginning (no consumer group)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
     )
     await consumer.start()
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -83,6 +85,7 @@ def test_worker_forwards_valid_events_and_dead_letters_bad_ones(service_env, tmp
     worker = WorkerProcess(service_env, tmp_path / "worker.log").start()
     try:
         worker.wait_ready()
+        assert health(service_env) == 0
         good = (
             b'{"event_id":"a1","crossing_id":"vaalimaa","occurred_at":"2022-09-24T10:00:00Z",'
             b'"from_country":"RU","to_country":"FI","travellers":3}'
@@ -105,6 +108,19 @@ def test_worker_forwards_valid_events_and_dead_letters_bad_ones(service_env, tmp
         assert json.loads(dead.value)["travellers"] == 0
     finally:
         worker.stop()
+    assert health(service_env) == 1
+
+
+def health(env: dict[str, str]) -> int:
+    """`border-surge health` against the worker of env: its exit code."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "health", "--timeout", "2"],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return proc.returncode
 
 
 def kafka_of(settings) -> str:
