@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,11 +17,38 @@ from streams.detect.significance import excess_p, shortfall_p
 # p-values stay finite where a post is usually empty.
 _MIN_EXPECTED = 1.0
 _DEFAULT_GROUP_SIZE = 2.0  # for a static baseline before any traffic says otherwise
-# One-sided levels of the evidence a hysteresis crossing needs (see SubjectDetector._judge):
-# stricter upwards, where one noisy hour at night would otherwise escalate an episode.
-_UP_EVIDENCE = 0.01
-_DOWN_EVIDENCE = 0.05
+_MIN_GROUPS_SEEN = 20  # groups in the history before its mean group size is used
+# One-sided levels of the evidence a hysteresis crossing needs (see SubjectDetector._judge).
+# An episode is judged every 5 minutes for hours or days, so a level that noise reaches once
+# in a hundred windows is reached every night: at 1% up / 5% down a true x1.8 flapped between
+# warning and critical and even resolved (2022 scenario, RU-FI posts at night). Severity moves
+# on 1e-3 either way; resolving, which ends the episode, on 1%.
+_SEVERITY_EVIDENCE = 1e-3
+_DOWN_EVIDENCE = 0.01
+_LONG_DOWN_EVIDENCE = 0.05  # over the longer windows, which noise moves far less
+# Calm (and de-escalation) is judged only on windows expecting at least this many groups: a
+# quiet hour or two of a small post at night (4 groups where 14 were due) resolved a true x1.8.
+_MIN_CALM_EVENTS = 30.0
 _FORMAT_VERSION = 1
+# Longer windows, in multiples of window_minutes, whose groups may carry the evidence for a
+# window that has reached the warning ratio: a ramp builds its case over hours.
+_EVIDENCE_SPANS = (2, 4, 8)
+# A burst bucket counts at most this many Poisson deviations above the other buckets' mean.
+_BURST_SD = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The evaluated window: travellers and groups seen, and what the baseline expected."""
+
+    start: int
+    end: int
+    observed: int
+    expected: float
+    ratio: float
+    events: int
+    expected_events: float
+
 
 # state, window start, window end, observed, expected, ratio, p-value, baseline source, weeks
 _View = tuple[
@@ -141,12 +170,14 @@ class SubjectDetector:
         th = self.thresholds
         assert self.first_bucket_ms is not None
         if end - self.first_bucket_ms >= th.learning_ms:
+            mean_group, _, seen = self.history.group_size()
             found = baseline(
                 self.history,
                 end,
                 th.window_ms,
                 exclude=self.episodes,
                 prior_cv2=self.dispersion.value,
+                group_mean=mean_group if seen >= _MIN_GROUPS_SEEN else None,
             )
             if found is not None:
                 return found
@@ -154,7 +185,7 @@ class SubjectDetector:
         if static is None:
             return None
         mean_group, _, seen = self.history.group_size()
-        group = mean_group if seen >= 20 else _DEFAULT_GROUP_SIZE
+        group = mean_group if seen >= _MIN_GROUPS_SEEN else _DEFAULT_GROUP_SIZE
         return Baseline(static, static / group, self.dispersion.value, 0.0, 0, 0, "static")
 
     def _evaluate(self, end: int) -> list[AlertTransition]:
@@ -172,15 +203,15 @@ class SubjectDetector:
         cover = present / n_total
         expected = base.travellers * cover
         ratio = observed / max(expected, _MIN_EXPECTED)
-        ev, p_value = self._judge(start, end, observed, expected, ratio, base)
-        was_ok = lc.state is State.OK
+        window = _Window(start, end, observed, expected, ratio, events, base.events * cover)
+        ev, p_value = self._judge(window, base)
         steps = lc.step(
             ev,
             pending_evaluations=th.pending_evaluations,
             resolve_evaluations=th.resolve_evaluations,
         )
-        if was_ok and lc.state is State.OK and base.source == "history":
-            self.dispersion.update(events, base.events * cover, base.inflation)
+        if base.spread_cv2 is not None:
+            self.dispersion.update(base.spread_cv2, base.events, base.spread_weeks)
         out = [self._record(tr, start, end, observed, expected, ratio) for tr in steps]
         self._view = (
             lc.state,
@@ -195,48 +226,165 @@ class SubjectDetector:
         )
         return out
 
-    def _judge(
-        self, start: int, end: int, observed: int, expected: float, ratio: float, base: Baseline
-    ) -> tuple[Evaluation, float | None]:
+    def _judge(self, w: _Window, base: Baseline) -> tuple[Evaluation, float | None]:
         """Turn one window into the verdicts the lifecycle needs (and the p-value, if computed).
 
-        Upward moves (firing, critical) are judged on the window without its busiest
-        pending_evaluations - 1 buckets: a burst shorter than the pending time (one bus, one
-        5-minute spike) stays in the rolling window for an hour, so consecutive evaluations
-        alone would not filter it. Every threshold crossing also needs evidence beyond the other
-        edge of its hysteresis band, so noise cannot flap a small post at night.
+        Two ways to qualify, each needing its ratio at warning and p < max_p_value:
+
+        - groups (events): the arrival rate of groups, close to Poisson. The window's busiest
+          pending_evaluations - 1 buckets count at most _BURST_SD deviations above the mean of
+          the others, so a burst shorter than the pending time (a 5-minute spike) cannot fire
+          however large, without the downward bias of dropping the busiest bucket (a fifth of
+          a quiet hour at night). The evidence may come from the window itself or from a
+          longer window ending with it (_EVIDENCE_SPANS): a ramp builds its case over hours.
+        - travellers, counted in coach units and without the busiest buckets: a surge of
+          buses, which adds travellers but few groups.
+
+        Every other threshold crossing also needs evidence beyond the other edge of its
+        hysteresis band, so noise cannot flap a small post at night.
         """
         th = self.thresholds
         lc = self.lifecycle
         p_value = None
-        critical = calm = below_critical = False
-        trimmed = None
-        if th.enabled and ratio >= th.warning_ratio:
-            trimmed = self._trimmed(end)
-            if observed >= th.min_count:
-                p_value = self._p_value(*trimmed, base)
-            if ratio >= th.critical_ratio:
-                t_kept, _, frac = trimmed
-                level = base.travellers * frac * th.deescalate_ratio
-                critical = self._beyond(t_kept, level, base, _UP_EVIDENCE, above=True)
+        qualifies = critical = calm = below_critical = False
+        if th.enabled and w.observed >= th.min_count:
+            kw = {"rate_cv2": base.rate_cv2, "inflation": base.inflation}
+            e_exp = max(w.expected_events, _MIN_EXPECTED)
+            if w.events >= th.warning_ratio * e_exp:
+                capped = self._capped_events(w.end, th.window_ms)
+                if capped >= th.warning_ratio * e_exp:
+                    p_value = excess_p(capped, e_exp, unit=1.0, **kw)
+                    if p_value >= th.max_p_value:
+                        p_value = min(p_value, self._sustained_p(w.end))
+                    qualifies = p_value < th.max_p_value
+                    if capped >= th.critical_ratio * e_exp:
+                        level = e_exp * th.deescalate_ratio
+                        p_up = excess_p(capped, level, unit=1.0, **kw)
+                        critical = p_up < _SEVERITY_EVIDENCE
+            if w.ratio >= th.warning_ratio:
+                t_kept, _, frac = self._trimmed(w.end)
+                t_exp = max(base.travellers * frac, _MIN_EXPECTED)
+                if t_kept >= th.warning_ratio * t_exp:
+                    _, group_dispersion, _ = self.history.group_size()
+                    unit = max(group_dispersion, th.coach_size)
+                    p_trav = excess_p(t_kept, t_exp, unit=unit, **kw)
+                    p_value = p_trav if p_value is None else min(p_value, p_trav)
+                    qualifies = qualifies or p_trav < th.max_p_value
+                    if w.ratio >= th.critical_ratio:
+                        level = t_exp * th.deescalate_ratio
+                        p_crit = excess_p(t_kept, level, unit=unit, **kw)
+                        critical = critical or p_crit < _SEVERITY_EVIDENCE
         if lc.state is State.FIRING:
             if not th.enabled:
                 calm = True
-            elif ratio < th.resolve_ratio:
-                level = expected * th.resolve_ratio
-                calm = self._beyond(observed, level, base, _DOWN_EVIDENCE, above=False)
-            if lc.severity is Severity.CRITICAL and ratio < th.deescalate_ratio:
-                level = expected * th.deescalate_ratio
-                below_critical = self._beyond(observed, level, base, _DOWN_EVIDENCE, above=False)
+            else:
+                calm = self._below(
+                    w, base, th.resolve_ratio, th.warning_ratio, _DOWN_EVIDENCE, _LONG_DOWN_EVIDENCE
+                )
+                if lc.severity is Severity.CRITICAL:
+                    below_critical = self._below(
+                        w,
+                        base,
+                        th.deescalate_ratio,
+                        th.critical_ratio,
+                        _SEVERITY_EVIDENCE,
+                        _SEVERITY_EVIDENCE,
+                    )
         ev = Evaluation(
-            window_start_ms=start,
-            window_end_ms=end,
-            qualifies=p_value is not None and p_value < th.max_p_value,
+            window_start_ms=w.start,
+            window_end_ms=w.end,
+            qualifies=qualifies,
             critical=critical,
             calm=calm,
             below_critical=below_critical,
         )
         return ev, p_value
+
+    def _below(
+        self,
+        w: _Window,
+        base: Baseline,
+        level: float,
+        travellers_limit: float,
+        alpha: float,
+        long_alpha: float,
+    ) -> bool:
+        """Groups significantly below `level` times expected, over the window (`alpha`) or a
+        longer one ending with it (`long_alpha`: a quiet hour at a small post says little, four
+        hours do, and a long window cannot dip by chance during a surge), and travellers under
+        the limit, so a surge of buses (many travellers, few groups) does not resolve while it
+        lasts."""
+        if w.ratio >= travellers_limit:
+            return False
+        e_exp = max(w.expected_events, _MIN_EXPECTED)
+        if w.events >= level * e_exp:
+            return False
+        kw = {"rate_cv2": base.rate_cv2, "inflation": base.inflation}
+        if (
+            e_exp >= _MIN_CALM_EVENTS
+            and shortfall_p(w.events, level * e_exp, unit=1.0, **kw) < alpha
+        ):
+            return True
+        for events, _, expected, found in self._longer_windows(w.end):
+            if expected >= _MIN_CALM_EVENTS and events < level * expected:
+                kw = {"rate_cv2": found.rate_cv2, "inflation": found.inflation}
+                if shortfall_p(events, level * expected, unit=1.0, **kw) < long_alpha:
+                    return True
+        return False
+
+    def _capped_events(self, end: int, length: int) -> float:
+        """Events of a window whose busiest pending - 1 buckets are capped at _BURST_SD Poisson
+        deviations above the mean of the other buckets (a burst adds at most that)."""
+        counts = sorted(n for _, n in self.history.window_buckets(end, length))
+        k = min(self.thresholds.pending_evaluations - 1, len(counts) - 1)
+        if k <= 0:
+            return float(sum(counts))
+        rest = counts[:-k]
+        mean = sum(rest) / len(rest)
+        cap = mean + _BURST_SD * math.sqrt(mean) + 1.0
+        return sum(rest) + sum(min(float(x), cap) for x in counts[-k:])
+
+    def _longer_windows(self, end: int) -> Iterator[tuple[int, float, float, Baseline]]:
+        """(events, events with bursts capped, expected events, baseline) of each longer window
+        ending at `end` (see _EVIDENCE_SPANS) that the history and complete sample weeks cover.
+
+        None reaches back into an alert episode that has ended: a flood resolved at dusk would
+        otherwise still be "evidence" for the first noisy hour of the night.
+        """
+        length_1 = self.thresholds.window_ms
+        since = self.first_bucket_ms
+        for _, episode_end in self.episodes:
+            if episode_end is not None and (since is None or episode_end > since):
+                since = episode_end
+        for span in _EVIDENCE_SPANS:
+            length = span * length_1
+            if since is None or end - length < since:
+                return
+            found = baseline(
+                self.history,
+                end,
+                length,
+                exclude=self.episodes,
+                prior_cv2=self.dispersion.value,
+                min_cover=1.0,
+            )
+            if found is None:
+                return
+            _, events, present = self.history.window_sum(end, length)
+            cover = present * self.history.bucket_ms / length
+            expected = max(found.events * cover, _MIN_EXPECTED)
+            yield events, self._capped_events(end, length), expected, found
+
+    def _sustained_p(self, end: int) -> float:
+        """Smallest events p-value over the longer windows ending now, each against its own
+        baseline and with its bursts capped; a window counts only if its ratio reaches the
+        resolve ratio (a long window barely above normal is no evidence of a surge)."""
+        best = 1.0
+        for _, capped, expected, found in self._longer_windows(end):
+            if capped >= self.thresholds.resolve_ratio * expected:
+                kw = {"rate_cv2": found.rate_cv2, "inflation": found.inflation}
+                best = min(best, excess_p(capped, expected, unit=1.0, **kw))
+        return best
 
     def _trimmed(self, end: int) -> tuple[int, int, float]:
         """(travellers, events, fraction of the window) without the busiest buckets."""
@@ -246,33 +394,6 @@ class SubjectDetector:
         kept = sorted(buckets)[: len(buckets) - drop]
         frac = len(kept) * self.history.bucket_ms / th.window_ms
         return sum(t for t, _ in kept), sum(n for _, n in kept), frac
-
-    def _p_value(self, t_obs: int, e_obs: int, frac: float, base: Baseline) -> float:
-        """Smaller of the events and travellers p-values of the (trimmed) window.
-
-        Events (groups) are close to Poisson; travellers are counted in units of the group-size
-        dispersion, and at least of a full coach, so a bus or two is never significant.
-        """
-        th = self.thresholds
-        t_exp = max(base.travellers * frac, _MIN_EXPECTED)
-        if t_obs < th.warning_ratio * t_exp:
-            return 1.0
-        e_exp = max(base.events * frac, _MIN_EXPECTED)
-        kw = {"rate_cv2": base.rate_cv2, "inflation": base.inflation}
-        p_events = excess_p(e_obs, e_exp, unit=1.0, **kw)
-        _, group_dispersion, _ = self.history.group_size()
-        unit = max(group_dispersion, th.coach_size)
-        return min(p_events, excess_p(t_obs, t_exp, unit=unit, **kw))
-
-    def _beyond(
-        self, observed: int, level: float, base: Baseline, alpha: float, *, above: bool
-    ) -> bool:
-        """Whether the travellers are significantly above (or below) `level`, one-sided."""
-        _, group_dispersion, _ = self.history.group_size()
-        args = (observed, max(level, _MIN_EXPECTED))
-        kw = {"unit": group_dispersion, "rate_cv2": base.rate_cv2, "inflation": base.inflation}
-        p = excess_p(*args, **kw) if above else shortfall_p(*args, **kw)
-        return p < alpha
 
     def _record(
         self, tr: Transition, start: int, end: int, observed: int, expected: float, ratio: float

@@ -1,12 +1,13 @@
 """Offline evaluation: a scenario's messages through the service's pure pieces, with delays.
 
 Messages from `streams.simulate.generate` go through what the service runs, minus Kafka:
-`parse_event` (invalid records are dropped, as the dead-letter topic would take them), one
-`PartitionCounter` per simulated partition of the keyed topic (key = crossing id, Kafka's
-default partitioner), closed buckets as by-border reports into one `DetectPartition` per
-partition of the border topic. What comes out is every alert transition, and for every
-subject a surge touches, when its true ratio (from the scenario's own rates, with and without
-the surges) first reaches the warning and critical ratios, and how long the detector took.
+`parse_event` (invalid records are dropped, as ingest would dead-letter them), one
+`PartitionCounter` per partition of the keyed topic (key = crossing id, Kafka's default
+partitioner), the closed buckets as by-border reports into one `DetectPartition` per partition
+of the border topic, and the idle closer at the end. What comes out is every alert transition
+and, for every subject a surge touches, when its true ratio (the scenario's own rates with and
+without the surges) first reaches the warning and critical ratios and how long the detector
+took to follow.
 
     python -m streams.detect.offline --scenario mobilization-2022
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +25,14 @@ from datetime import UTC, datetime
 from aiokafka.partitioner import murmur2
 
 from schemas.event import InvalidEvent, parse_event
-from streams.counting import BatchResult, ClosedBucket, CountedEvent, CounterConfig, PartitionCounter
+from streams.counting import (
+    BatchResult,
+    ClosedBucket,
+    CountedEvent,
+    CounterConfig,
+    Direction,
+    PartitionCounter,
+)
 from streams.detect.config import DetectConfig, Thresholds, border_key, crossing_key, load_config
 from streams.detect.detector import SubjectDetector
 from streams.detect.lifecycle import Severity, Status
@@ -32,25 +41,24 @@ from streams.simulate.generator import generate
 from streams.simulate.scenario import Scenario, lanes, load_scenario
 
 MINUTE_MS = 60_000
-BATCH = 500  # records per counting batch, about what the service's batches hold
 
 
 @dataclass(frozen=True, slots=True)
 class SubjectOutcome:
-    """One subject (crossing direction or border) that some surge touches."""
+    """How the detector followed one subject (crossing direction or border) a surge touches."""
 
     subject: str
     scope: str  # "crossing" or "border"
-    surges: tuple[str, ...]
-    peak_ratio: float  # highest true ratio over a rolling window of the subject
+    surges: tuple[str, ...]  # names of the surges that touch it
+    peak_ratio: float  # highest true ratio over a rolling window of the subject's length
     warning_at_ms: int | None  # first minute the true ratio reaches the warning ratio
     critical_at_ms: int | None  # first minute it reaches the critical ratio
-    first_alert: Alerting | None  # first firing transition of the subject
-    first_critical: Alerting | None  # first firing transition with critical severity
+    first_alert: Alerting | None  # the subject's first firing transition
+    first_critical: Alerting | None  # its first firing transition at critical severity
 
     @property
-    def expected(self) -> bool:
-        """Whether an alert is required: the true ratio reaches the warning ratio."""
+    def alert_required(self) -> bool:
+        """The true ratio reaches the warning ratio: an alert must follow."""
         return self.warning_at_ms is not None
 
     @property
@@ -62,6 +70,7 @@ class SubjectOutcome:
 
     @property
     def critical_delay_ms(self) -> int | None:
+        """From the true ratio reaching critical to the first critical transition."""
         if self.first_critical is None or self.critical_at_ms is None:
             return None
         return self.first_critical.transition.window_end_ms - self.critical_at_ms
@@ -69,22 +78,26 @@ class SubjectOutcome:
 
 @dataclass(slots=True)
 class OfflineResult:
+    """Everything one run produced; `outcomes` and `false_alerts` compare it with the truth."""
+
     scenario: Scenario
-    alerts: list[Alerting]  # every transition, in the order the detectors emitted them
-    outcomes: list[SubjectOutcome]  # subjects some surge touches, sorted by subject
-    false_alerts: list[Alerting]  # episodes opened on a subject whose true ratio was < resolve
+    config: DetectConfig
+    alerts: list[Alerting] = field(default_factory=list)  # every transition, in emitted order
+    outcomes: list[SubjectOutcome] = field(default_factory=list)  # by subject
+    # New episodes on a subject whose true windowed ratio was below its resolve ratio when
+    # they fired: an unchanged post or border, or one before or long after its surge.
+    false_alerts: list[Alerting] = field(default_factory=list)
     messages: int = 0
     invalid: int = 0
     counted: int = 0
     duplicates: int = 0
-    late: int = 0
-    reports: int = 0
+    late: int = 0  # counted into an already closed bucket (a correction)
+    reports: int = 0  # closed buckets sent to detection, corrections included
     elapsed_s: float = 0.0
-    true_ratio: dict[str, list[float]] = field(default_factory=dict)  # per minute, per subject
-    detect_partitions: list[DetectPartition] = field(default_factory=list)  # final state
+    partitions: list[DetectPartition] = field(default_factory=list)  # the final detector state
 
     def detector(self, subject: str) -> SubjectDetector:
-        for part in self.detect_partitions:
+        for part in self.partitions:
             if subject in part.detectors:
                 return part.detectors[subject]
         raise KeyError(subject)
@@ -96,7 +109,7 @@ class OfflineResult:
         raise KeyError(subject)
 
     def firings(self, subject: str | None = None) -> list[Alerting]:
-        """New episodes (first firing transition of each alert id), optionally of one subject."""
+        """The first transition of every episode (alert id), optionally of one subject."""
         seen: set[str] = set()
         out = []
         for a in self.alerts:
@@ -110,37 +123,149 @@ class OfflineResult:
 
 def partition_of(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key), as the service's producers use it."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return (int(murmur2(key.encode())) & 0x7FFFFFFF) % partitions
 
 
-def _subject_lanes(scenario: Scenario) -> dict[str, tuple[str, list[tuple[str, str, str]]]]:
-    """subject -> (scope, the direction keys it sums)."""
-    subjects: dict[str, tuple[str, list[tuple[str, str, str]]]] = {}
+def subjects_of(scenario: Scenario) -> dict[str, tuple[str, list[Direction]]]:
+    """Every subject the service would detect on: subject -> (scope, directions it sums)."""
+    subjects: dict[str, tuple[str, list[Direction]]] = {}
     for post in scenario.posts:
         for d in post.directions:
             key = (post.crossing_id, d.from_country, d.to_country)
             subjects[crossing_key(*key)] = ("crossing", [key])
-            border = border_key(d.from_country, d.to_country)
-            subjects.setdefault(border, ("border", []))[1].append(key)
+            subjects.setdefault(border_key(d.from_country, d.to_country), ("border", []))[1].append(
+                key
+            )
     return subjects
 
 
-def true_ratios(scenario: Scenario) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per subject and minute, travellers expected with the surges and without them."""
-    with_surges = {lane.key: lane for lane in lanes(scenario)}
-    calm = {lane.key: lane for lane in lanes(scenario.model_copy(update={"surges": []}))}
-    surged: dict[str, list[float]] = {}
-    normal: dict[str, list[float]] = {}
-    for subject, (_, keys) in _subject_lanes(scenario).items():
-        n = scenario.minutes
-        s, c = [0.0] * n, [0.0] * n
-        for k in keys:
-            size = with_surges[k].mean_size
-            for i, (a, b) in enumerate(zip(with_surges[k].rates, calm[k].rates, strict=True)):
-                s[i] += a * size
-                c[i] += b * size
-        surged[subject], normal[subject] = s, c
-    return surged, normal
+class Truth:
+    """The scenario's own rates, with and without its surges: what the detector should see."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.subjects = subjects_of(scenario)
+        self._surged = {lane.key: lane for lane in lanes(scenario)}
+        self._normal = {
+            lane.key: lane for lane in lanes(scenario.model_copy(update={"surges": []}))
+        }
+        self._cache: dict[str, tuple[array[float], array[float]]] = {}
+
+    def rates(self, subject: str) -> tuple[array[float], array[float]]:
+        """Travellers per minute the subject expects with the surges, and without them."""
+        got = self._cache.get(subject)
+        if got is None:
+            n = self.scenario.minutes
+            surged, normal = array("d", bytes(8 * n)), array("d", bytes(8 * n))
+            for key in self.subjects[subject][1]:
+                size = self._surged[key].mean_size
+                pairs = zip(self._surged[key].rates, self._normal[key].rates, strict=True)
+                for i, (a, b) in enumerate(pairs):
+                    surged[i] += a * size
+                    normal[i] += b * size
+            got = self._cache[subject] = (surged, normal)
+        return got
+
+    def instant_ratio(self, subject: str) -> list[float]:
+        """Per minute: the subject's travellers with the surges over those without them."""
+        surged, normal = self.rates(subject)
+        return [a / b if b > 1e-9 else 1.0 for a, b in zip(surged, normal, strict=True)]
+
+    def window_ratio(self, subject: str, window_minutes: int) -> list[float]:
+        """Per minute: the same over the `window_minutes` ending with that minute."""
+        surged, normal = self.rates(subject)
+        out: list[float] = []
+        s = n = 0.0
+        for i in range(len(surged)):
+            s += surged[i]
+            n += normal[i]
+            if i >= window_minutes:
+                s -= surged[i - window_minutes]
+                n -= normal[i - window_minutes]
+            out.append(s / n if n > 1e-9 else 1.0)
+        return out
+
+
+def run_scenario(
+    scenario: Scenario | str,
+    config: DetectConfig | None = None,
+    *,
+    seed: int | None = None,
+    partitions: int = 6,
+    batch_size: int = 2000,
+    counter_config: CounterConfig | None = None,
+) -> OfflineResult:
+    """Run every message of `scenario` (a Scenario, name or path) through parsing, counting and
+    detection as the service does, then compare the alerts with the scenario's true ratios.
+
+    `partitions` and `batch_size` are the service's settings of the same names: they decide
+    which events share a watermark and whether a late event reaches its bucket before it
+    closes (counted) or after (a correction, stored but not re-evaluated).
+    """
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    config = config or DetectConfig()
+    ccfg = counter_config or CounterConfig()
+    started = time.perf_counter()
+    counters = [PartitionCounter(ccfg) for _ in range(partitions)]
+    detects = [DetectPartition(config, ccfg.bucket_ms) for _ in range(partitions)]
+    result = OfflineResult(scenario, config, partitions=detects)
+    offsets = [0] * partitions
+    batch: list[tuple[int, CountedEvent]] = []
+    partition_by_key: dict[str, int] = {}
+
+    def partition(key: str) -> int:
+        p = partition_by_key.get(key)
+        if p is None:
+            p = partition_by_key[key] = partition_of(key, partitions)
+        return p
+
+    def detect(closed: Iterable[ClosedBucket]) -> None:
+        by_partition: dict[int, list[BucketReport]] = {}
+        for b in closed:
+            r = BucketReport(b.direction, b.start_ms, b.travellers, b.events, b.revision)
+            by_partition.setdefault(partition(r.border), []).append(r)
+            result.reports += 1
+        for q, reports in sorted(by_partition.items()):
+            result.alerts.extend(detects[q].apply(reports).alerts)
+
+    def flush() -> None:
+        # As the counting agent takes a batch: split by partition, count, close, report.
+        by_partition: dict[int, list[CountedEvent]] = {}
+        for p, ev in batch:
+            by_partition.setdefault(p, []).append(ev)
+        batch.clear()
+        for p, events in sorted(by_partition.items()):
+            got = counters[p].apply_batch(events)
+            result.counted += got.counted
+            result.duplicates += got.duplicates
+            result.late += got.late
+            detect(got.closed)
+
+    for message in generate(scenario, seed=seed):
+        result.messages += 1
+        try:
+            ev = parse_event(message.value)
+        except InvalidEvent:
+            result.invalid += 1
+            continue
+        p = partition(ev.crossing_id)
+        direction = (ev.crossing_id, ev.from_country, ev.to_country)
+        batch.append(
+            (p, CountedEvent(direction, ev.event_id, ev.event_time_ms, ev.travellers, offsets[p]))
+        )
+        offsets[p] += 1
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    # The idle closer: event time moves on with the wall clock until every bucket has closed.
+    end_ms = int(scenario.end.timestamp() * 1000) + ccfg.lateness_ms + ccfg.bucket_ms
+    for counter in counters:
+        if counter.max_event_ms is not None:
+            detect(counter.advance(BatchResult(), idle_to_ms=end_ms).closed)
+    _judge(result)
+    result.elapsed_s = time.perf_counter() - started
+    return result
 
 
 def _thresholds(config: DetectConfig, subject: str) -> Thresholds:
@@ -152,117 +277,24 @@ def _thresholds(config: DetectConfig, subject: str) -> Thresholds:
     return config.for_border(src, dst)
 
 
-def _windowed(values: list[float], width: int) -> list[float]:
-    """Sum of the `width` minutes ending with each minute (fewer at the start)."""
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= width:
-            total -= values[i - width]
-        out.append(total)
-    return out
-
-
-def run_scenario(
-    scenario: Scenario,
-    config: DetectConfig | None = None,
-    *,
-    seed: int | None = None,
-    partitions: int = 6,
-    counter_config: CounterConfig | None = None,
-) -> OfflineResult:
-    """Run every message of `scenario` through parsing, counting and detection; no Kafka."""
-    config = config or DetectConfig()
-    ccfg = counter_config or CounterConfig()
-    started = time.perf_counter()
-    counters = [PartitionCounter(ccfg) for _ in range(partitions)]
-    offsets = [0] * partitions
-    detects = [DetectPartition(config, ccfg.bucket_ms) for _ in range(partitions)]
-    batches: list[list[CountedEvent]] = [[] for _ in range(partitions)]
-    alerts: list[Alerting] = []
-    result = OfflineResult(scenario, alerts, [], [], detect_partitions=detects)
-    part_of: dict[str, int] = {}
-
-    def detect(closed: Iterable[ClosedBucket]) -> None:
-        by_part: dict[int, list[BucketReport]] = {}
-        for b in closed:
-            r = BucketReport(b.direction, b.start_ms, b.travellers, b.events, b.revision)
-            q = part_of.get(r.border)
-            if q is None:
-                q = part_of[r.border] = partition_of(r.border, partitions)
-            by_part.setdefault(q, []).append(r)
-            result.reports += 1
-        for q, reports in sorted(by_part.items()):
-            alerts.extend(detects[q].apply(reports).alerts)
-
-    def flush(p: int) -> None:
-        got = counters[p].apply_batch(batches[p])
-        batches[p] = []
-        result.counted += got.counted
-        result.duplicates += got.duplicates
-        result.late += got.late
-        detect(got.closed)
-
-    for message in generate(scenario, seed=seed):
-        result.messages += 1
-        try:
-            ev = parse_event(message.value)
-        except InvalidEvent:
-            result.invalid += 1
-            continue
-        key = ev.crossing_id
-        p = part_of.get(key)
-        if p is None:
-            p = part_of[key] = partition_of(key, partitions)
-        batches[p].append(
-            CountedEvent(
-                (key, ev.from_country, ev.to_country),
-                ev.event_id,
-                ev.event_time_ms,
-                ev.travellers,
-                offsets[p],
-            )
-        )
-        offsets[p] += 1
-        if len(batches[p]) >= BATCH:
-            flush(p)
-    for p in range(partitions):
-        flush(p)
-    # The idle closer: event time moves on with the wall clock until the last bucket closes.
-    end_ms = int(scenario.end.timestamp() * 1000) + ccfg.lateness_ms + ccfg.bucket_ms
-    for c in counters:
-        if c.max_event_ms is not None:
-            detect(c.advance(BatchResult(), idle_to_ms=end_ms).closed)
-
-    _judge(result, config)
-    result.elapsed_s = time.perf_counter() - started
-    return result
-
-
-def _judge(result: OfflineResult, config: DetectConfig) -> None:
+def _judge(result: OfflineResult) -> None:
     """Compare the alerts with the true ratios: delays, and alerts where nothing happened."""
-    scenario = result.scenario
+    scenario, config = result.scenario, result.config
     start_ms = int(scenario.start.timestamp() * 1000)
-    surged, normal = true_ratios(scenario)
-    scopes = _subject_lanes(scenario)
+    truth = Truth(scenario)
     touched: dict[str, list[str]] = {}
     for surge in scenario.surges:
-        for subject, (_, keys) in scopes.items():
+        for subject, (_, keys) in truth.subjects.items():
             if any(surge.applies_to(k) for k in keys):
                 touched.setdefault(subject, []).append(surge.name)
-    window_ratio: dict[str, list[float]] = {}
-    for subject in scopes:
+    firings = result.firings()
+    windowed: dict[str, list[float]] = {}
+    for subject in sorted(touched):
         th = _thresholds(config, subject)
-        width = th.window_minutes
-        s, c = _windowed(surged[subject], width), _windowed(normal[subject], width)
-        window_ratio[subject] = [a / b if b > 0 else 1.0 for a, b in zip(s, c, strict=True)]
-        inst = [
-            a / b if b > 0 else 1.0 for a, b in zip(surged[subject], normal[subject], strict=True)
-        ]
-        result.true_ratio[subject] = inst
-        if subject not in touched:
-            continue
-        firings = result.firings(subject)
+        instant = truth.instant_ratio(subject)
+        warn = next((i for i, r in enumerate(instant) if r >= th.warning_ratio), None)
+        crit = next((i for i, r in enumerate(instant) if r >= th.critical_ratio), None)
+        windowed[subject] = truth.window_ratio(subject, th.window_minutes)
         critical = [
             a
             for a in result.alerts
@@ -270,26 +302,27 @@ def _judge(result: OfflineResult, config: DetectConfig) -> None:
             and a.transition.status is Status.FIRING
             and a.transition.severity is Severity.CRITICAL
         ]
-        warn_i = next((i for i, r in enumerate(inst) if r >= th.warning_ratio), None)
-        crit_i = next((i for i, r in enumerate(inst) if r >= th.critical_ratio), None)
+        mine = [a for a in firings if a.transition.subject == subject]
         result.outcomes.append(
             SubjectOutcome(
                 subject=subject,
-                scope=scopes[subject][0],
+                scope=truth.subjects[subject][0],
                 surges=tuple(touched[subject]),
-                peak_ratio=max(window_ratio[subject][width - 1 :], default=1.0),
-                warning_at_ms=None if warn_i is None else start_ms + warn_i * MINUTE_MS,
-                critical_at_ms=None if crit_i is None else start_ms + crit_i * MINUTE_MS,
-                first_alert=firings[0] if firings else None,
+                peak_ratio=max(windowed[subject][th.window_minutes - 1 :], default=1.0),
+                warning_at_ms=None if warn is None else start_ms + warn * MINUTE_MS,
+                critical_at_ms=None if crit is None else start_ms + crit * MINUTE_MS,
+                first_alert=mine[0] if mine else None,
                 first_critical=critical[0] if critical else None,
             )
         )
-    result.outcomes.sort(key=lambda o: o.subject)
-    for a in result.firings():
+    for a in firings:
         t = a.transition
+        if t.subject not in touched:
+            result.false_alerts.append(a)
+            continue
         th = _thresholds(config, t.subject)
         minute = (t.window_end_ms - start_ms) // MINUTE_MS - 1
-        ratios = window_ratio[t.subject]
+        ratios = windowed[t.subject]
         if not 0 <= minute < len(ratios) or ratios[minute] < th.resolve_ratio:
             result.false_alerts.append(a)
 
@@ -308,7 +341,7 @@ def _minutes(ms: int | None) -> str:
 
 
 def format_report(result: OfflineResult) -> str:
-    """The table the CLI prints: one row per subject a surge touches, then false alerts."""
+    """One row per subject a surge touches, then the false alerts and the run's counts."""
     rows = [
         (
             "subject",
@@ -337,21 +370,32 @@ def format_report(result: OfflineResult) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
     lines.append(f"false alerts: {len(result.false_alerts)}")
     for a in result.false_alerts:
         t = a.transition
         lines.append(
-            f"  {t.subject} {t.severity.value} at {_stamp(t.window_end_ms)} "
-            f"observed {t.observed} expected {t.expected:.1f} ratio {t.ratio:.2f}"
+            f"  {t.subject} {t.severity.value} at {_stamp(t.window_end_ms)}: observed "
+            f"{t.observed}, expected {t.expected:.1f}, ratio {t.ratio:.2f}"
         )
     lines.append(
-        f"{result.messages} messages, {result.invalid} invalid, {result.counted} counted, "
-        f"{result.duplicates} duplicates, {result.late} late; {len(result.alerts)} transitions; "
-        f"{result.elapsed_s:.1f} s"
+        f"{result.messages} messages ({result.invalid} invalid), {result.counted} counted, "
+        f"{result.duplicates} duplicates, {result.late} late; {len(result.alerts)} transitions "
+        f"in {len(result.firings())} episodes; {result.elapsed_s:.1f} s"
     )
+    return "\n".join(lines)
+
+
+def format_transitions(result: OfflineResult) -> str:
+    lines = []
+    for a in result.alerts:
+        t = a.transition
+        lines.append(
+            f"{_stamp(t.window_end_ms)}  {t.subject}  {t.status.value} {t.severity.value}: "
+            f"observed {t.observed}, expected {t.expected:.1f}, ratio {t.ratio:.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -362,26 +406,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--scenario", default="mobilization-2022", help="name or .toml path")
     parser.add_argument("--config", default=None, help="detection thresholds (TOML)")
-    parser.add_argument("--seed", type=int, default=None, help="instead of the scenario's")
-    parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--transitions", action="store_true", help="list every transition")
+    parser.add_argument("--seed", type=int, default=None, help="instead of the scenario's own")
+    parser.add_argument("--partitions", type=int, default=6, help="of the service's topics")
+    parser.add_argument("--batch-size", type=int, default=2000, help="records per counting batch")
+    parser.add_argument("--transitions", action="store_true", help="list every transition too")
     args = parser.parse_args(argv)
     result = run_scenario(
-        load_scenario(args.scenario),
+        args.scenario,
         load_config(args.config),
         seed=args.seed,
         partitions=args.partitions,
+        batch_size=args.batch_size,
     )
     if args.transitions:
-        for a in result.alerts:
-            t = a.transition
-            print(
-                f"{_stamp(t.window_end_ms)} {t.subject} {t.status.value} {t.severity.value} "
-                f"observed {t.observed} expected {t.expected:.1f} ratio {t.ratio:.2f}"
-            )
+        print(format_transitions(result))
         print()
     print(format_report(result))
-    return 0
+    return 1 if result.false_alerts else 0
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def _weekly_history(weeks: int, level: int = 100) -> BucketHistory:
     return hist
 
 
-def test_baseline_is_the_median_over_past_weeks_and_ignores_one_outlier_week() -> None:
+def test_baseline_is_the_mean_of_agreeing_past_weeks_and_drops_one_outlier_week() -> None:
     hist = _weekly_history(4)
     end = T0 + 4 * WEEK_MS
     for i in range(14):  # the same hour two weeks ago was a flood
@@ -90,8 +90,10 @@ def test_baseline_is_the_median_over_past_weeks_and_ignores_one_outlier_week() -
     base = baseline(hist, end, HOUR_MS)
     assert base is not None
     assert base.travellers == pytest.approx(1200.0) and base.events == pytest.approx(600.0)
-    assert base.n_weeks == 3 and base.n_samples == 9  # week 4 would end before the data
-    assert base.source == "history" and base.inflation == pytest.approx(3.14159 / 2 / 3, rel=1e-4)
+    # Week 4 would end before the data; of weeks 1-3 the flooded one is dropped, and the mean
+    # of the two that agree has half a week's variance (the median of three had pi/2 / 3).
+    assert base.n_weeks == 2 and base.n_samples == 6
+    assert base.source == "history" and base.inflation == pytest.approx(1 / 2)
     assert base.rate_cv2 >= MIN_RATE_CV2
 
 
@@ -125,15 +127,37 @@ def test_partly_missing_sample_windows_are_scaled_up() -> None:
     assert base is not None and base.travellers == pytest.approx(120.0)
 
 
-def test_dispersion_estimate_learns_extra_variance_and_round_trips() -> None:
+def test_dispersion_estimate_learns_extra_variance_from_the_weeks_and_round_trips() -> None:
     rng = random.Random(5)
     est = DispersionEstimate()
     assert est.value == pytest.approx(DispersionEstimate.PRIOR)
     for _ in range(5_000):
-        rate = 400 * rng.lognormvariate(0, 0.2)
-        est.update(poisson(rng, rate), 400.0, 0.0)
+        # Four sample weeks of one window whose rate varies 20% (lognormal) from week to week.
+        weeks = [poisson(rng, 400 * rng.lognormvariate(0, 0.2)) for _ in range(4)]
+        mean = sum(weeks) / 4
+        var = sum((x - mean) ** 2 for x in weeks) / 3
+        est.update((var - mean) / mean**2, mean, 4)
     assert 0.025 < est.value < 0.06  # CV^2 of a 20% lognormal is ~0.04
     assert DispersionEstimate.from_dict(json.loads(json.dumps(est.to_dict()))).value == est.value
+
+
+def test_baseline_reports_the_spread_of_its_clean_weeks_only() -> None:
+    hist = _weekly_history(3)
+    end = T0 + 3 * WEEK_MS
+    clean = baseline(hist, end, HOUR_MS)
+    assert clean is not None and clean.spread_cv2 is not None
+    assert clean.spread_cv2 < 0  # identical weeks: less spread than Poisson
+    tainted = baseline(hist, end, HOUR_MS, exclude=[(T0, None)])
+    assert tainted is not None and tainted.spread_cv2 is None
+
+
+def test_long_windows_can_require_complete_sample_weeks() -> None:
+    hist = BucketHistory()
+    for i in range(2016 + 96):
+        hist.set(T0 + 48 * BUCKET_MS + i * BUCKET_MS, 10, 5)  # starts 4 hours in
+    end = T0 + WEEK_MS + 96 * BUCKET_MS
+    assert baseline(hist, end, 8 * HOUR_MS) is not None  # half present: scaled up
+    assert baseline(hist, end, 8 * HOUR_MS, min_cover=1.0) is None
 
 
 def test_an_episode_touching_only_a_neighbour_window_drops_just_that_window() -> None:
