@@ -31,8 +31,10 @@ def free_port() -> int:
 
 def settings_from(env: dict[str, str]) -> Any:
     from streams.settings import Settings
+    from tests.conftest import BOOTSTRAP
 
-    fields = {k.removeprefix("BORDER_SURGE_").lower(): v for k, v in env.items()}
+    fields = {"broker": f"kafka://{BOOTSTRAP}"}  # the test broker, whatever its port
+    fields.update({k.removeprefix("BORDER_SURGE_").lower(): v for k, v in env.items()})
     return Settings(**fields)
 
 

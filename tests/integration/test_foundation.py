@@ -45,7 +45,9 @@ async def test_aiokafka_round_trip_is_byte_exact(kafka: str, unique_name: str) -
     await consumer.start()
     try:
         got = []
+        deadline = asyncio.get_running_loop().time() + 60
         while len(got) < len(payloads):
+            assert asyncio.get_running_loop().time() < deadline, f"only {len(got)} records back"
             batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
             for records in batch.values():
                 got.extend(records)
