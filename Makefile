@@ -49,12 +49,12 @@ test-unit: install ## Only the fast unit tests (no broker)
 
 lint: install ## ruff, ruff format --check, mypy, schema drift
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check streams schemas tests
 	$(BIN)/mypy streams schemas
 	$(BIN)/python -m schemas.export --check
 
 format: install ## Format the code
-	$(BIN)/ruff format .
+	$(BIN)/ruff format streams schemas tests
 	$(BIN)/ruff check --fix .
 
 clean: ## Remove caches (keeps the Kafka jars and data)
