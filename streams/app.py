@@ -8,7 +8,6 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from streams.counting import ClosedBucket
 from streams.fastpath import BatchChannel
 from streams.kafka import faust_credentials
 from streams.metrics import Metrics
@@ -97,7 +96,6 @@ class Service:
         self.table = self.app.tables.add(table)
         self.changelog_topic_name = self.table.changelog_topic.get_topic_name()
         self._outbox: Outbox | None = None
-        self._bucket_listeners: list[Any] = []
         self.channels: list[BatchChannel] = []
 
         from streams import web
@@ -147,11 +145,6 @@ class Service:
     def on_recovered(self, partitions: set[int]) -> None:
         # Partition numbers of the keyed topic and of the table's changelog coincide.
         self.counting.restore(partitions, _StoreView(cast(Any, self.table).data))
-
-    def on_buckets_closed(self, closed: list[ClosedBucket]) -> None:
-        self.metrics.buckets_closed.inc(len(closed))
-        for listener in self._bucket_listeners:
-            listener(closed)
 
 
 class _StoreView:

@@ -48,9 +48,10 @@ class Counting:
 
     def restore(self, partitions: set[int], table_data: Any) -> None:
         """Rebuild counters of newly assigned partitions from the recovered table."""
+        all_keys = list(table_data.keys())  # one pass over the store, not one per partition
         for p in sorted(partitions - set(self.counters)):
             counter = PartitionCounter(self.config)
-            keys = list(state.keys_of(p, list(table_data.keys())))
+            keys = list(state.keys_of(p, all_keys))
             offset = state.restore(p, counter, ((k, table_data[k]) for k in keys))
             for k in keys:  # the counter holds it now; no need for a second copy
                 del table_data[k]
@@ -97,7 +98,8 @@ class Counting:
                     left.extend(later)
                     await self._seek_back(later[0].topic, partition, counter_next(counter, todo))
                 if todo:
-                    await self._process_partition(partition, counter, todo)
+                    with self.service.metrics.batch_seconds.time():
+                        await self._process_partition(partition, counter, todo)
         return left
 
     def _in_order(self, counter: PartitionCounter, batch: list[Any]) -> tuple[list[Any], list[Any]]:
@@ -195,7 +197,7 @@ class Counting:
         offset = -1 if counter.next_offset is None else counter.next_offset - 1
         meta_key, meta_value = state.meta_entry(partition, counter, offset)
         await service.outbox.write([Record(changelog, meta_key.encode(), meta_value, partition)])
-        service.on_buckets_closed(result.closed)
+        service.metrics.buckets_closed.inc(len(result.closed))
 
     async def close_idle(self) -> None:
         """Close the buckets of partitions that have been idle longer than the setting."""
