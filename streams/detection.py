@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from streams.counting import ClosedBucket, Direction
-from streams.detect.baseline import BucketHistory
 from streams.detect.config import DetectConfig, border_key, crossing_key
 from streams.detect.detector import AlertTransition, SubjectDetector
+from streams.detect.history import BucketHistory
 from streams.windows import DAY_MS
 
 

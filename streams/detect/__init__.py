@@ -1,6 +1,6 @@
 """Pure surge detection: seasonal baselines, overdispersed significance and the alert lifecycle."""
 
-from streams.detect.baseline import Baseline, BucketHistory, baseline
+from streams.detect.baseline import Baseline, baseline
 from streams.detect.config import (
     DetectConfig,
     DetectConfigError,
@@ -11,6 +11,7 @@ from streams.detect.config import (
     parse_config,
 )
 from streams.detect.detector import AlertTransition, Snapshot, SubjectDetector, alert_id
+from streams.detect.history import BucketHistory
 from streams.detect.lifecycle import Severity, State, Status
 
 __all__ = [

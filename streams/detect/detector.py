@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from streams.detect.baseline import Baseline, BucketHistory, DispersionEstimate, Interval, baseline
 from streams.detect.config import Thresholds
+from streams.detect.evidence import LongerWindow, capped_events, longer_windows, trimmed
 from streams.detect.lifecycle import Evaluation, Lifecycle, Severity, State, Status, Transition
 from streams.detect.significance import excess_p, shortfall_p
+from streams.detect.transitions import AlertTransition, Snapshot, View, alert_id
+
+__all__ = ["AlertTransition", "Snapshot", "SubjectDetector", "alert_id"]
 
 # Below one expected group per window the "expected" level is noise; floor it so ratios and
 # p-values stay finite where a post is usually empty.
@@ -30,11 +32,6 @@ _LONG_DOWN_EVIDENCE = 0.05  # over the longer windows, which noise moves far les
 # quiet hour or two of a small post at night (4 groups where 14 were due) resolved a true x1.8.
 _MIN_CALM_EVENTS = 30.0
 _FORMAT_VERSION = 1
-# Longer windows, in multiples of window_minutes, whose groups may carry the evidence for a
-# window that has reached the warning ratio: a ramp builds its case over hours.
-_EVIDENCE_SPANS = (2, 4, 8)
-# A burst bucket counts at most this many Poisson deviations above the other buckets' mean.
-_BURST_SD = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,57 +45,6 @@ class _Window:
     ratio: float
     events: int
     expected_events: float
-
-
-# state, window start, window end, observed, expected, ratio, p-value, baseline source, weeks
-_View = tuple[
-    State, int | None, int | None, int, float | None, float | None, float | None, str | None, int
-]
-
-
-def alert_id(subject: str, fired_at_ms: int) -> str:
-    """Stable, replayable id: the subject and the end of the window that fired."""
-    stamp = datetime.fromtimestamp(fired_at_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%MZ")
-    return f"{subject}:{stamp}"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertTransition:
-    """Everything an alert record needs; emitted only on start, severity change and end."""
-
-    alert_id: str
-    subject: str
-    status: Status
-    severity: Severity
-    window_start_ms: int
-    window_end_ms: int
-    observed: int  # travellers in the window
-    expected: float  # travellers the baseline expected
-    ratio: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The subject's current view for the API, as of its latest evaluated window."""
-
-    subject: str
-    state: State
-    severity: Severity | None = None
-    alert_id: str | None = None
-    window_start_ms: int | None = None
-    window_end_ms: int | None = None
-    observed: int = 0
-    expected: float | None = None
-    ratio: float | None = None
-    p_value: float | None = None  # only computed when the ratio reaches warning
-    baseline_source: str | None = None  # "history", "static" or None while learning
-    baseline_weeks: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class SubjectDetector:
@@ -120,7 +66,7 @@ class SubjectDetector:
         self.first_bucket_ms: int | None = None
         self.last_window_end_ms: int | None = None
         # The latest evaluation, kept raw; snapshot() builds the API view only when asked.
-        self._view: _View = (State.LEARNING, None, None, 0, None, None, None, None, 0)
+        self._view: View = (State.LEARNING, None, None, 0, None, None, None, None, 0)
 
     @property
     def state(self) -> State:
@@ -325,75 +271,46 @@ class SubjectDetector:
             and shortfall_p(w.events, level * e_exp, unit=1.0, **kw) < alpha
         ):
             return True
-        for events, _, expected, found in self._longer_windows(w.end):
-            if expected >= _MIN_CALM_EVENTS and events < level * expected:
-                kw = {"rate_cv2": found.rate_cv2, "inflation": found.inflation}
-                if shortfall_p(events, level * expected, unit=1.0, **kw) < long_alpha:
+        for lw in self._longer_windows(w.end):
+            if lw.expected >= _MIN_CALM_EVENTS and lw.events < level * lw.expected:
+                kw = {"rate_cv2": lw.baseline.rate_cv2, "inflation": lw.baseline.inflation}
+                if shortfall_p(lw.events, level * lw.expected, unit=1.0, **kw) < long_alpha:
                     return True
         return False
 
     def _capped_events(self, end: int, length: int) -> float:
-        """Events of a window whose busiest pending - 1 buckets are capped at _BURST_SD Poisson
-        deviations above the mean of the other buckets (a burst adds at most that)."""
-        counts = sorted(n for _, n in self.history.window_buckets(end, length))
-        k = min(self.thresholds.pending_evaluations - 1, len(counts) - 1)
-        if k <= 0:
-            return float(sum(counts))
-        rest = counts[:-k]
-        mean = sum(rest) / len(rest)
-        cap = mean + _BURST_SD * math.sqrt(mean) + 1.0
-        return sum(rest) + sum(min(float(x), cap) for x in counts[-k:])
+        return capped_events(self.history, end, length, self.thresholds.pending_evaluations - 1)
 
-    def _longer_windows(self, end: int) -> Iterator[tuple[int, float, float, Baseline]]:
-        """(events, events with bursts capped, expected events, baseline) of each longer window
-        ending at `end` (see _EVIDENCE_SPANS) that the history and complete sample weeks cover.
-
-        None reaches back into an alert episode that has ended: a flood resolved at dusk would
-        otherwise still be "evidence" for the first noisy hour of the night.
-        """
-        length_1 = self.thresholds.window_ms
+    def _longer_windows(self, end: int) -> Iterator[LongerWindow]:
         since = self.first_bucket_ms
         for _, episode_end in self.episodes:
             if episode_end is not None and (since is None or episode_end > since):
                 since = episode_end
-        for span in _EVIDENCE_SPANS:
-            length = span * length_1
-            if since is None or end - length < since:
-                return
-            found = baseline(
-                self.history,
-                end,
-                length,
-                exclude=self.episodes,
-                prior_cv2=self.dispersion.value,
-                min_cover=1.0,
-            )
-            if found is None:
-                return
-            _, events, present = self.history.window_sum(end, length)
-            cover = present * self.history.bucket_ms / length
-            expected = max(found.events * cover, _MIN_EXPECTED)
-            yield events, self._capped_events(end, length), expected, found
+        return longer_windows(
+            self.history,
+            end,
+            self.thresholds.window_ms,
+            since=since,
+            episodes=self.episodes,
+            prior_cv2=self.dispersion.value,
+            burst_buckets=self.thresholds.pending_evaluations - 1,
+        )
 
     def _sustained_p(self, end: int) -> float:
         """Smallest events p-value over the longer windows ending now, each against its own
         baseline and with its bursts capped; a window counts only if its ratio reaches the
         resolve ratio (a long window barely above normal is no evidence of a surge)."""
         best = 1.0
-        for _, capped, expected, found in self._longer_windows(end):
-            if capped >= self.thresholds.resolve_ratio * expected:
-                kw = {"rate_cv2": found.rate_cv2, "inflation": found.inflation}
-                best = min(best, excess_p(capped, expected, unit=1.0, **kw))
+        for w in self._longer_windows(end):
+            if w.capped >= self.thresholds.resolve_ratio * w.expected:
+                kw = {"rate_cv2": w.baseline.rate_cv2, "inflation": w.baseline.inflation}
+                best = min(best, excess_p(w.capped, w.expected, unit=1.0, **kw))
         return best
 
     def _trimmed(self, end: int) -> tuple[int, int, float]:
-        """(travellers, events, fraction of the window) without the busiest buckets."""
-        th = self.thresholds
-        buckets = self.history.window_buckets(end, th.window_ms)
-        drop = min(th.pending_evaluations - 1, len(buckets) - 1)
-        kept = sorted(buckets)[: len(buckets) - drop]
-        frac = len(kept) * self.history.bucket_ms / th.window_ms
-        return sum(t for t, _ in kept), sum(n for _, n in kept), frac
+        return trimmed(
+            self.history, end, self.thresholds.window_ms, self.thresholds.pending_evaluations - 1
+        )
 
     def _record(
         self, tr: Transition, start: int, end: int, observed: int, expected: float, ratio: float

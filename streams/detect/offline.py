@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from aiokafka.partitioner import murmur2
 
@@ -30,17 +28,19 @@ from streams.counting import (
     ClosedBucket,
     CountedEvent,
     CounterConfig,
-    Direction,
     PartitionCounter,
 )
-from streams.detect.config import DetectConfig, Thresholds, border_key, crossing_key, load_config
+from streams.detect.config import DetectConfig, Thresholds, load_config
 from streams.detect.detector import SubjectDetector
 from streams.detect.lifecycle import Severity, Status
+from streams.detect.report import format_report, format_transitions
+from streams.detect.truth import Truth, detection_limit
 from streams.detection import Alerting, BucketReport, DetectPartition
 from streams.simulate.generator import generate
-from streams.simulate.scenario import Scenario, lanes, load_scenario
+from streams.simulate.scenario import Scenario, load_scenario
 
 MINUTE_MS = 60_000
+WEEK_MINUTES = 7 * 24 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,8 @@ class SubjectOutcome:
     critical_at_ms: int | None  # first minute it reaches the critical ratio
     first_alert: Alerting | None  # the subject's first firing transition
     first_critical: Alerting | None  # its first firing transition at critical severity
+    # The earliest an ideal detector could fire (streams.detect.truth.detection_limit).
+    limit_at_ms: int | None = None
 
     @property
     def alert_required(self) -> bool:
@@ -67,6 +69,13 @@ class SubjectOutcome:
         if self.first_alert is None or self.warning_at_ms is None:
             return None
         return self.first_alert.transition.window_end_ms - self.warning_at_ms
+
+    @property
+    def limit_delay_ms(self) -> int | None:
+        """From the true ratio reaching warning to the earliest an ideal detector could fire."""
+        if self.limit_at_ms is None or self.warning_at_ms is None:
+            return None
+        return self.limit_at_ms - self.warning_at_ms
 
     @property
     def critical_delay_ms(self) -> int | None:
@@ -124,66 +133,6 @@ class OfflineResult:
 def partition_of(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key), as the service's producers use it."""
     return (int(murmur2(key.encode())) & 0x7FFFFFFF) % partitions
-
-
-def subjects_of(scenario: Scenario) -> dict[str, tuple[str, list[Direction]]]:
-    """Every subject the service would detect on: subject -> (scope, directions it sums)."""
-    subjects: dict[str, tuple[str, list[Direction]]] = {}
-    for post in scenario.posts:
-        for d in post.directions:
-            key = (post.crossing_id, d.from_country, d.to_country)
-            subjects[crossing_key(*key)] = ("crossing", [key])
-            subjects.setdefault(border_key(d.from_country, d.to_country), ("border", []))[1].append(
-                key
-            )
-    return subjects
-
-
-class Truth:
-    """The scenario's own rates, with and without its surges: what the detector should see."""
-
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        self.subjects = subjects_of(scenario)
-        self._surged = {lane.key: lane for lane in lanes(scenario)}
-        self._normal = {
-            lane.key: lane for lane in lanes(scenario.model_copy(update={"surges": []}))
-        }
-        self._cache: dict[str, tuple[array[float], array[float]]] = {}
-
-    def rates(self, subject: str) -> tuple[array[float], array[float]]:
-        """Travellers per minute the subject expects with the surges, and without them."""
-        got = self._cache.get(subject)
-        if got is None:
-            n = self.scenario.minutes
-            surged, normal = array("d", bytes(8 * n)), array("d", bytes(8 * n))
-            for key in self.subjects[subject][1]:
-                size = self._surged[key].mean_size
-                pairs = zip(self._surged[key].rates, self._normal[key].rates, strict=True)
-                for i, (a, b) in enumerate(pairs):
-                    surged[i] += a * size
-                    normal[i] += b * size
-            got = self._cache[subject] = (surged, normal)
-        return got
-
-    def instant_ratio(self, subject: str) -> list[float]:
-        """Per minute: the subject's travellers with the surges over those without them."""
-        surged, normal = self.rates(subject)
-        return [a / b if b > 1e-9 else 1.0 for a, b in zip(surged, normal, strict=True)]
-
-    def window_ratio(self, subject: str, window_minutes: int) -> list[float]:
-        """Per minute: the same over the `window_minutes` ending with that minute."""
-        surged, normal = self.rates(subject)
-        out: list[float] = []
-        s = n = 0.0
-        for i in range(len(surged)):
-            s += surged[i]
-            n += normal[i]
-            if i >= window_minutes:
-                s -= surged[i - window_minutes]
-                n -= normal[i - window_minutes]
-            out.append(s / n if n > 1e-9 else 1.0)
-        return out
 
 
 def run_scenario(
@@ -303,6 +252,11 @@ def _judge(result: OfflineResult) -> None:
             and a.transition.severity is Severity.CRITICAL
         ]
         mine = [a for a in firings if a.transition.subject == subject]
+        limit = None
+        if warn is not None:
+            weeks = min(4, warn // WEEK_MINUTES)
+            at = detection_limit(truth, subject, warn, th, weeks)
+            limit = None if at is None else start_ms + at * MINUTE_MS
         result.outcomes.append(
             SubjectOutcome(
                 subject=subject,
@@ -313,6 +267,7 @@ def _judge(result: OfflineResult) -> None:
                 critical_at_ms=None if crit is None else start_ms + crit * MINUTE_MS,
                 first_alert=mine[0] if mine else None,
                 first_critical=critical[0] if critical else None,
+                limit_at_ms=limit,
             )
         )
     for a in firings:
@@ -328,75 +283,6 @@ def _judge(result: OfflineResult) -> None:
 
 
 # -- the command line ---------------------------------------------------------------------------
-
-
-def _stamp(t_ms: int | None) -> str:
-    if t_ms is None:
-        return "-"
-    return datetime.fromtimestamp(t_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
-def _minutes(ms: int | None) -> str:
-    return "-" if ms is None else f"{ms / MINUTE_MS:+.0f} min"
-
-
-def format_report(result: OfflineResult) -> str:
-    """One row per subject a surge touches, then the false alerts and the run's counts."""
-    rows = [
-        (
-            "subject",
-            "true >= warning",
-            "first firing",
-            "severity",
-            "delay",
-            "first critical",
-            "delay",
-            "peak ratio",
-        )
-    ]
-    for o in result.outcomes:
-        first = o.first_alert.transition if o.first_alert else None
-        crit = o.first_critical.transition if o.first_critical else None
-        rows.append(
-            (
-                o.subject,
-                _stamp(o.warning_at_ms),
-                _stamp(first.window_end_ms if first else None),
-                first.severity.value if first else "-",
-                _minutes(o.delay_ms),
-                _stamp(crit.window_end_ms if crit else None),
-                _minutes(o.critical_delay_ms),
-                f"{o.peak_ratio:.2f}",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("")
-    lines.append(f"false alerts: {len(result.false_alerts)}")
-    for a in result.false_alerts:
-        t = a.transition
-        lines.append(
-            f"  {t.subject} {t.severity.value} at {_stamp(t.window_end_ms)}: observed "
-            f"{t.observed}, expected {t.expected:.1f}, ratio {t.ratio:.2f}"
-        )
-    lines.append(
-        f"{result.messages} messages ({result.invalid} invalid), {result.counted} counted, "
-        f"{result.duplicates} duplicates, {result.late} late; {len(result.alerts)} transitions "
-        f"in {len(result.firings())} episodes; {result.elapsed_s:.1f} s"
-    )
-    return "\n".join(lines)
-
-
-def format_transitions(result: OfflineResult) -> str:
-    lines = []
-    for a in result.alerts:
-        t = a.transition
-        lines.append(
-            f"{_stamp(t.window_end_ms)}  {t.subject}  {t.status.value} {t.severity.value}: "
-            f"observed {t.observed}, expected {t.expected:.1f}, ratio {t.ratio:.2f}"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,13 +7,8 @@ import random
 
 import pytest
 
-from streams.detect.baseline import (
-    DEFAULT_CAPACITY,
-    MIN_RATE_CV2,
-    BucketHistory,
-    DispersionEstimate,
-    baseline,
-)
+from streams.detect.baseline import MIN_RATE_CV2, DispersionEstimate, baseline
+from streams.detect.history import DEFAULT_CAPACITY, BucketHistory
 from tests.unit.test_detect_sim import BUCKET_MS, HOUR_MS, START_MS, WEEK_MS, poisson
 
 T0 = START_MS
