@@ -4,7 +4,6 @@ bad lines named by number, exit code 1 when any line was bad."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -15,24 +14,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.event import InvalidEvent, parse_event
 from streams.admin import ensure_topics
+from tests.samples import event_line as line
 from tests.support import REPO, read_topic, settings_from
 
 pytestmark = pytest.mark.integration
 
 CLI = Path(sys.executable).parent / "border-surge"
-
-
-def line(event_id: str, crossing: str = "vaalimaa", **changes: object) -> bytes:
-    event = {
-        "event_id": event_id,
-        "crossing_id": crossing,
-        "occurred_at": "2022-09-21T10:05:00Z",
-        "from_country": "RU",
-        "to_country": "FI",
-        "travellers": 2,
-        **changes,
-    }
-    return json.dumps(event).encode()
 
 
 def emit(env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:

@@ -13,29 +13,14 @@ from typing import Any
 import pytest
 
 from streams.admin import ensure_topics
+from tests.samples import sample_alert
 from tests.support import REPO, produce, settings_from
 
 pytestmark = pytest.mark.integration
 
 
 def alert(alert_id: str, **changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "alert_id": alert_id,
-        "status": "firing",
-        "severity": "critical",
-        "scope": "crossing",
-        "crossing_id": "kazbegi-upper-lars",
-        "from_country": "RU",
-        "to_country": "GE",
-        "window_start": "2022-09-21T13:00:00Z",
-        "window_end": "2022-09-21T14:05:00Z",
-        "observed": 1234,
-        "expected": 579.6,
-        "ratio": 2.1291,
-        "emitted_at": "2022-09-21T14:05:01Z",
-        "schema_version": 1,
-    }
-    return {**base, **changes}
+    return sample_alert(alert_id=alert_id, **changes)
 
 
 VALID = [

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,59 +14,16 @@ from streams import cli
 from streams import emit as emit_module
 from streams.emit import emit_file, emit_lines
 from streams.settings import Settings
-
-
-class FakeProducer:
-    instances: list[FakeProducer] = []
-
-    def __init__(self, **config: Any) -> None:
-        self.config = config
-        self.sent: list[tuple[str, bytes, bytes | None]] = []
-        self.started = self.flushed = self.stopped = False
-        FakeProducer.instances.append(self)
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-    async def flush(self) -> None:
-        self.flushed = True
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return {0}
-
-    async def send(
-        self, topic: str, value: bytes, key: bytes | None = None
-    ) -> asyncio.Future[None]:
-        self.sent.append((topic, value, key))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+from tests.fakes import RecordingProducer
+from tests.samples import event_line as line
 
 
 @pytest.fixture
-def producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
-    FakeProducer.instances = []
-    monkeypatch.setattr(emit_module, "AIOKafkaProducer", FakeProducer)
-    return FakeProducer
+def producer(monkeypatch: pytest.MonkeyPatch) -> type[RecordingProducer]:
+    return RecordingProducer.install(monkeypatch, emit_module)
 
 
 SETTINGS = Settings(topic_prefix="unit")
-
-
-def line(event_id: str, crossing: str = "vaalimaa", **changes: object) -> bytes:
-    event = {
-        "event_id": event_id,
-        "crossing_id": crossing,
-        "occurred_at": "2022-09-21T10:05:00Z",
-        "from_country": "RU",
-        "to_country": "FI",
-        "travellers": 2,
-        **changes,
-    }
-    return json.dumps(event).encode()
 
 
 def reason_of(raw: bytes) -> str:
@@ -80,7 +35,7 @@ def reason_of(raw: bytes) -> str:
 
 
 async def test_lines_are_numbered_from_1_counting_blank_lines_and_crlf(
-    producer: type[FakeProducer], tmp_path: Path
+    producer: type[RecordingProducer], tmp_path: Path
 ) -> None:
     bad_json, zero = b'{"event_id": "x",', line("b", travellers=0)
     path = tmp_path / "e.jsonl"
@@ -102,7 +57,7 @@ async def test_lines_are_numbered_from_1_counting_blank_lines_and_crlf(
 
 
 async def test_sends_the_canonical_event_keyed_by_its_crossing_not_the_raw_line(
-    producer: type[FakeProducer],
+    producer: type[RecordingProducer],
 ) -> None:
     raw = line("a", "kazbegi-upper-lars", occurred_at="2022-09-21T13:05:00+03:00", extra=[1, 2])
 
@@ -117,7 +72,7 @@ async def test_sends_the_canonical_event_keyed_by_its_crossing_not_the_raw_line(
 
 
 async def test_a_file_with_only_bad_lines_still_closes_the_producer(
-    producer: type[FakeProducer],
+    producer: type[RecordingProducer],
 ) -> None:
     report = await emit_lines(SETTINGS, [b"nope", b"\xff\xfe", line("x", travellers=1001)])
     assert [n for n, _ in report.errors] == [1, 2, 3] and report.sent == 0
@@ -126,20 +81,20 @@ async def test_a_file_with_only_bad_lines_still_closes_the_producer(
 
 
 async def test_a_line_the_broker_refuses_is_reported_and_not_counted_as_sent(
-    producer: type[FakeProducer], monkeypatch: pytest.MonkeyPatch
+    producer: type[RecordingProducer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aiokafka.errors import MessageSizeTooLargeError
 
-    accept = FakeProducer.send
+    accept = RecordingProducer.send
 
-    async def refuse_b(self: FakeProducer, topic: str, value: bytes, key: bytes | None = None):
+    async def refuse_b(self: RecordingProducer, topic: str, value: bytes, key: bytes | None = None):
         if b'"b"' not in value:
             return await accept(self, topic, value, key)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.set_exception(MessageSizeTooLargeError())
         return future
 
-    monkeypatch.setattr(FakeProducer, "send", refuse_b)
+    monkeypatch.setattr(RecordingProducer, "send", refuse_b)
     report = await emit_lines(SETTINGS, [line("a"), line("b"), b"bad", line("c")])
     assert report.sent == 2
     assert [n for n, _ in report.errors] == [2, 3]
@@ -178,17 +133,17 @@ def test_every_non_blank_line_is_sent_or_reported_by_its_number(
     path.write_bytes(newline.join(lines))
 
     with pytest.MonkeyPatch.context() as mp:
-        FakeProducer.instances = []
-        mp.setattr(emit_module, "AIOKafkaProducer", FakeProducer)
+        RecordingProducer.instances = []
+        mp.setattr(emit_module, "AIOKafkaProducer", RecordingProducer)
         report = asyncio.run(emit_file(SETTINGS, path))
 
     assert report.errors == expected_errors
     assert report.sent == len(expected_sent)
-    assert FakeProducer.instances[0].sent == expected_sent
+    assert RecordingProducer.instances[0].sent == expected_sent
 
 
 def test_cli_names_file_and_line_of_each_bad_line_and_exits_1(
-    producer: type[FakeProducer],
+    producer: type[RecordingProducer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -206,7 +161,7 @@ def test_cli_names_file_and_line_of_each_bad_line_and_exits_1(
 
 
 def test_cli_exits_0_when_every_line_is_good(
-    producer: type[FakeProducer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    producer: type[RecordingProducer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "e.jsonl"
     path.write_bytes(line("a") + b"\n")
@@ -215,7 +170,7 @@ def test_cli_exits_0_when_every_line_is_good(
 
 
 async def test_a_carriage_return_inside_a_line_does_not_split_it(
-    producer: type[FakeProducer], tmp_path: Path
+    producer: type[RecordingProducer], tmp_path: Path
 ) -> None:
     path = tmp_path / "e.jsonl"
     path.write_bytes(line("a").replace(b", ", b",\r") + b"\n" + b"bad\n")

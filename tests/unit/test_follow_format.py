@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from streams.follow import GREEN, RED, RESET, YELLOW, decode_alert, format_alert, render
-
-
-def alert(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "alert_id": "kazbegi-upper-lars:RU-GE:2022-09-21T14:00:00Z",
-        "status": "firing",
-        "severity": "critical",
-        "scope": "crossing",
-        "crossing_id": "kazbegi-upper-lars",
-        "from_country": "RU",
-        "to_country": "GE",
-        "window_start": "2022-09-21T13:00:00Z",
-        "window_end": "2022-09-21T14:05:00Z",
-        "observed": 1234,
-        "expected": 579.6,
-        "ratio": 2.1291,
-        "emitted_at": "2022-09-21T14:05:01Z",
-        "schema_version": 1,
-    }
-    return {**base, **changes}
+from tests.samples import sample_alert as alert
 
 
 def test_a_post_alert_shows_event_time_status_subject_numbers_ratio_and_id() -> None:

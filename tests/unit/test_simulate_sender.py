@@ -1,49 +1,18 @@
 """The sender against a stand-in producer: what it sends, counts, reports and how it paces."""
 
-import asyncio
-import time
 from collections import Counter
-from typing import Any
 
 import pytest
 
 from streams.simulate import SimMessage, generate, load_scenario
 from streams.simulate import sender as sender_module
 from streams.simulate.sender import SendProgress, send_scenario
-
-
-class FakeProducer:
-    instances: list["FakeProducer"] = []
-
-    def __init__(self, **config: Any) -> None:
-        self.config = config
-        self.sent: list[tuple[str, bytes, bytes | None, float]] = []
-        self.started = self.stopped = self.flushed = False
-        FakeProducer.instances.append(self)
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-    async def flush(self) -> None:
-        self.flushed = True
-
-    async def send(
-        self, topic: str, value: bytes, key: bytes | None = None
-    ) -> asyncio.Future[None]:
-        self.sent.append((topic, value, key, time.monotonic()))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+from tests.fakes import RecordingProducer
 
 
 @pytest.fixture
-def producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
-    FakeProducer.instances = []
-    monkeypatch.setattr(sender_module, "AIOKafkaProducer", FakeProducer)
-    return FakeProducer
+def producer(monkeypatch: pytest.MonkeyPatch) -> type[RecordingProducer]:
+    return RecordingProducer.install(monkeypatch, sender_module)
 
 
 def small_messages() -> list[SimMessage]:
@@ -51,19 +20,21 @@ def small_messages() -> list[SimMessage]:
 
 
 async def test_replay_sends_everything_in_order_and_counts_kinds(
-    producer: type[FakeProducer],
+    producer: type[RecordingProducer],
 ) -> None:
     messages = small_messages()
     stats = await send_scenario("127.0.0.1:9092", "t", messages, mode="replay")
     (fake,) = producer.instances
-    assert [(v, k) for _, v, k, _ in fake.sent] == [(m.value, m.key) for m in messages]
+    assert [(v, k) for _, v, k in fake.sent] == [(m.value, m.key) for m in messages]
     assert fake.started and fake.flushed and fake.stopped
     assert fake.config["acks"] == "all" and fake.config["enable_idempotence"] is True
     assert stats.counts == Counter(m.kind for m in messages)
     assert stats.sent == len(messages)
 
 
-async def test_travellers_count_only_events_and_late_ones(producer: type[FakeProducer]) -> None:
+async def test_travellers_count_only_events_and_late_ones(
+    producer: type[RecordingProducer],
+) -> None:
     messages = small_messages()
     stats = await send_scenario("127.0.0.1:9092", "t", iter(messages), mode="replay")
     expected: Counter[tuple[str, str, str]] = Counter()
@@ -73,7 +44,7 @@ async def test_travellers_count_only_events_and_late_ones(producer: type[FakePro
     assert dict(stats.travellers) == dict(expected)
 
 
-async def test_progress_reports_the_total_of_a_list(producer: type[FakeProducer]) -> None:
+async def test_progress_reports_the_total_of_a_list(producer: type[RecordingProducer]) -> None:
     messages = small_messages()
     reports: list[SendProgress] = []
     await send_scenario("127.0.0.1:9092", "t", messages, mode="replay", progress=reports.append)
@@ -83,14 +54,14 @@ async def test_progress_reports_the_total_of_a_list(producer: type[FakeProducer]
     assert last.event_time.timestamp() * 1000 == max(m.event_time_ms for m in messages)
 
 
-async def test_progress_total_is_unknown_for_a_generator(producer: type[FakeProducer]) -> None:
+async def test_progress_total_is_unknown_for_a_generator(producer: type[RecordingProducer]) -> None:
     reports: list[SendProgress] = []
     messages = generate(load_scenario("small"))
     await send_scenario("127.0.0.1:9092", "t", messages, mode="replay", progress=reports.append)
     assert reports[-1].total is None
 
 
-async def test_live_paces_event_time_at_the_given_speed(producer: type[FakeProducer]) -> None:
+async def test_live_paces_event_time_at_the_given_speed(producer: type[RecordingProducer]) -> None:
     messages = [m for m in small_messages() if m.kind == "event"][:40]
     span_s = (messages[-1].event_time_ms - messages[0].event_time_ms) / 1000
     speed = span_s / 0.6  # the whole span in 0.6 s of wall time
@@ -98,7 +69,7 @@ async def test_live_paces_event_time_at_the_given_speed(producer: type[FakeProdu
     stats = await send_scenario(
         "127.0.0.1:9092", "t", messages, mode="live", speed=speed, progress=reports.append
     )
-    sent_at = [at for *_, at in producer.instances[0].sent]
+    sent_at = producer.instances[0].sent_at
     for m, at in zip(messages, sent_at, strict=True):
         due = (m.event_time_ms - messages[0].event_time_ms) / 1000 / speed
         assert at - sent_at[0] >= due - 0.01
@@ -108,7 +79,7 @@ async def test_live_paces_event_time_at_the_given_speed(producer: type[FakeProdu
 
 @pytest.mark.parametrize(("mode", "speed"), [("fast", 1.0), ("live", 0.0)])
 async def test_bad_mode_or_speed_is_refused(
-    producer: type[FakeProducer], mode: str, speed: float
+    producer: type[RecordingProducer], mode: str, speed: float
 ) -> None:
     with pytest.raises(ValueError):
         await send_scenario("127.0.0.1:9092", "t", [], mode=mode, speed=speed)  # type: ignore[arg-type]
