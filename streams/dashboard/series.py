@@ -95,7 +95,8 @@ def series(
         return None
     step = det.history.bucket_ms
     th = det.thresholds
-    first = max(last - hours * 3_600_000 + step, det.first_bucket_ms or last)
+    oldest = last - step if det.first_bucket_ms is None else det.first_bucket_ms
+    first = max(last - hours * 3_600_000, oldest) + step
     first = last - (last - first) // step * step
     points = cache.points(det) if cache is not None else {}
     observed: list[int | None] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,37 @@ def _rows(driver: Any) -> dict[str, str]:
         assert state == word, f"{subject}: colour state {state!r} but word {word!r}"
         out[subject] = state
     return out
+
+
+def _check_api(worker: WorkerProcess) -> None:
+    """The JSON the page polls: validation, unknown subjects, conditional requests."""
+    assert worker.get_json("/dashboard/series/Bad:subject")[0] == 400
+    assert worker.get_json("/dashboard/series/RU-GE?hours=0")[0] == 400
+    assert worker.get_json("/dashboard/series/RU-GE?hours=x")[0] == 400
+    assert worker.get_json("/dashboard/series/nowhere:RU-GE")[0] == 404
+    assert worker.get_json("/dashboard/alerts?limit=-1")[0] == 400
+    status, body = worker.get_json("/dashboard/series/RU-GE?hours=6")
+    assert status == 200 and len(body["observed"]) == 72 and body["expected"][-1] > 0
+    status, body = worker.get_json("/dashboard/alerts?limit=0")
+    assert status == 200 and body["resolved"] == [] and body["open"]
+    with urllib.request.urlopen(worker.url("/dashboard/overview"), timeout=10) as r:
+        tag = r.headers["ETag"]
+    request = urllib.request.Request(
+        worker.url("/dashboard/overview"), headers={"If-None-Match": tag}
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("an unchanged overview was sent again")
+    except urllib.error.HTTPError as e:
+        assert e.code == 304
+    with urllib.request.urlopen(worker.url("/"), timeout=10) as r:
+        assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    for path in ("/static/nothing.js", "/static/%2e%2e%2fweb.py"):
+        try:
+            urllib.request.urlopen(worker.url(path), timeout=10)
+            raise AssertionError(f"{path} was served")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
 
 
 def _send(settings: Any, messages: list[Any]) -> None:
@@ -161,9 +194,104 @@ def test_dashboard_shows_borders_posts_and_a_surge_turning_critical_live(
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
 
+        _check_api(worker)
+
         SCREENSHOT.parent.mkdir(exist_ok=True)
         driver.save_screenshot(str(SCREENSHOT))
         assert SCREENSHOT.stat().st_size > 10_000
+    finally:
+        if driver is not None:
+            driver.quit()
+        worker.stop()
+
+
+NEIGHBOURS = ["GE", "FI", "EE", "KZ", "LV", "LT", "BY", "UA", "MN", "CN", "NO", "AZ"]
+
+
+def test_dashboard_with_500_directions_renders_every_row_and_updates_in_place(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    posts = [
+        {
+            "crossing_id": f"post-{i:03d}",
+            "directions": [
+                {"from_country": "RU", "to_country": NEIGHBOURS[i % 12], "daily_volume": 300},
+                {"from_country": NEIGHBOURS[i % 12], "to_country": "RU", "daily_volume": 300},
+            ],
+        }
+        for i in range(250)
+    ]
+    scenario = dashboard_scenario([], posts=posts, days=0.25)
+    config = tmp_path / "crossings.toml"
+    config.write_text(static_config(scenario))
+    env = {**service_env, "BORDER_SURGE_CONFIG": str(config), "BORDER_SURGE_PARTITIONS": "3"}
+    env["BORDER_SURGE_DASHBOARD_REFRESH_SECONDS"] = "1"
+    settings = settings_from(env)
+    asyncio.run(ensure_topics(settings))
+    messages = list(generate(scenario))
+    last_ms = max(m.event_time_ms for m in messages)
+
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    driver = None
+    try:
+        worker.wait_ready()
+        _send(settings, messages)
+
+        def evaluated() -> bool:
+            status, body = worker.get_json("/dashboard/overview")
+            posts = [p for b in body["borders"] for p in b["posts"]] if status == 200 else []
+            ends = [p.get("window_end") for p in posts]
+            return len(posts) == 500 and all(
+                e and datetime.fromisoformat(e).timestamp() * 1000 >= last_ms - 3_600_000
+                for e in ends
+            )
+
+        wait_until(evaluated, 300, interval=2, message=worker.tail())
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            with urllib.request.urlopen(worker.url("/dashboard/overview"), timeout=10) as r:
+                size = len(r.read())
+            timings.append(time.perf_counter() - started)
+        print(f"overview, 500 directions: {size:,} bytes, {min(timings) * 1000:.0f} ms")
+        assert size < 200 * 500 and min(timings) < 5.0
+
+        driver = chromium(tmp_path / "chrome")
+        started = time.perf_counter()
+        driver.get(worker.url("/"))
+        wait_until(
+            lambda: (
+                driver.execute_script("return document.querySelectorAll('li.post').length") == 500
+            ),
+            60,
+            interval=0.2,
+            message="not every post was rendered",
+        )
+        print(f"page with 500 post rows rendered in {time.perf_counter() - started:.2f} s")
+        assert driver.execute_script("return document.querySelectorAll('li.border').length") == 24
+
+        # Unchanged rows are not rebuilt between polls: the same element stays in place.
+        driver.execute_script("document.querySelector('li.post').dataset.marker = 'kept'")
+        time.sleep(3.5)
+        assert (
+            driver.execute_script(
+                "return document.querySelectorAll('li.post[data-marker=kept]').length"
+            )
+            == 1
+        )
+        # Expanding one border draws its chart; the filter narrows 24 borders to two.
+        button = driver.find_element("css selector", "li.border .toggle")
+        button.click()
+        wait_until(
+            lambda: driver.find_elements("css selector", "li.border.open svg path.observed"),
+            30,
+            message="no chart",
+        )
+        driver.find_element("id", "filter").send_keys("post-007")
+        visible = driver.execute_script(
+            "return [...document.querySelectorAll('li.border')].filter(b => !b.hidden).length"
+        )
+        assert visible == 2  # the post's two directions: RU→LV and LV→RU
     finally:
         if driver is not None:
             driver.quit()
