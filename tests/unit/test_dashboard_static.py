@@ -28,3 +28,11 @@ def test_the_script_polls_only_the_dashboard_api() -> None:
         "/dashboard/alerts",
     }
     assert "`/dashboard/series/${encodeURIComponent(row.subject)}`" in js
+
+
+def test_make_run_prints_the_dashboard_url() -> None:
+    from streams.runner import dashboard_url
+    from streams.settings import Settings
+
+    assert dashboard_url(Settings(web_port=7070)) == "http://127.0.0.1:7070/"
+    assert dashboard_url(Settings(web_host="0.0.0.0")) == "http://127.0.0.1:6066/"
