@@ -57,12 +57,12 @@
       badge: li.querySelector(".badge"),
       icon: li.querySelector(".icon"),
       word: li.querySelector(".word"),
-      ratio: li.querySelector(".ratio"),
+      ratio: li.querySelector(".ratio-value"),
       counts: li.querySelector(".counts"),
       extra: li.querySelector(".extra"),
       plot: li.querySelector(".plot"),
       caption: li.querySelector("figcaption"),
-      sig: "", state: "", data: null, chartEnd: null, postsEl: null, order: "",
+      sig: "", state: "", data: null, chartEnd: null, postsEl: null, order: "", series: null,
     };
     if (kind === "border") {
       row.postsEl = document.createElement("ul");
@@ -98,7 +98,6 @@
     row.icon.textContent = ICON[d.state] || "?";
     row.word.textContent = d.state;
     row.ratio.textContent = fmtRatio(d.ratio);
-    row.ratio.setAttribute("aria-label", d.ratio === undefined ? "ratio unknown" : `ratio ${d.ratio.toFixed(2)} times expected`);
     row.counts.textContent = d.expected === undefined
       ? `${fmtNum(d.observed)} travellers`
       : `${fmtNum(d.observed)} vs ${fmtNum(d.expected)} expected · ${hhmm(d.window_end)}`;
@@ -252,14 +251,17 @@
     return 10 * mag;
   }
 
+  // Drawn at the plot's own pixel width, so text and lines are never stretched.
   function drawChart(row, s) {
-    const W = 640, H = 200, L = 48, R = 8, T = 10, B = 26;
+    row.series = s;
+    const W = Math.max(320, Math.round(row.plot.clientWidth || 640));
+    const H = 200, L = 48, R = 8, T = 10, B = 26;
     const n = s.observed.length;
     const numbers = [...s.observed, ...s.upper, ...s.expected].filter((v) => v !== null);
     const top = Math.max(1, ...numbers) * 1.08;
     const x = (i) => L + (n <= 1 ? 0 : (i * (W - L - R)) / (n - 1));
     const y = (v) => T + (H - T - B) * (1 - v / top);
-    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "plot-svg", preserveAspectRatio: "none" });
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "plot-svg" });
     const titleId = `${row.li.id}-title`;
     const descId = `${row.li.id}-desc`;
     svg.setAttribute("aria-labelledby", `${titleId} ${descId}`);
@@ -365,6 +367,16 @@
       setTimeout(tick, failures ? Math.min(30000, refreshMs * 2 ** Math.min(failures, 4)) : refreshMs);
     }
   }
+
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      for (const row of rows.values()) {
+        if (row.series && !row.detail.hidden) drawChart(row, row.series);
+      }
+    }, 200);
+  });
 
   $("filter").addEventListener("input", (e) => {
     filterText = e.target.value.trim().toLowerCase();
