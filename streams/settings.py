@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         3.0, ge=0.5, le=300, description="How often the dashboard page polls the API."
     )
     dashboard_alert_lookback: int = Field(
-        1000, ge=0, le=1_000_000, description="Alert records per partition read back at start."
+        1000, ge=0, le=1_000_000, description="Offsets of the alerts topic per partition read back."
     )
     dashboard_alert_episodes: int = Field(
         1000, ge=10, le=100_000, description="Alert episodes the dashboard keeps in memory."

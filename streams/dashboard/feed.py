@@ -1,6 +1,7 @@
 """Keeps the dashboard's alert timeline: reads the alerts topic (read_committed) in the worker.
 
-At start-up it reads back at most `lookback` records per partition, then follows new ones.
+At start-up it reads back at most `lookback` offsets per partition (commit markers of the
+producers' transactions take offsets too, so fewer alerts), then follows new ones.
 Every worker reads every partition, so each page shows all alerts, whoever produced them.
 """
 

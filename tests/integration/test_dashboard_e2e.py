@@ -199,6 +199,24 @@ def test_dashboard_shows_borders_posts_and_a_surge_turning_critical_live(
         SCREENSHOT.parent.mkdir(exist_ok=True)
         driver.save_screenshot(str(SCREENSHOT))
         assert SCREENSHOT.stat().st_size > 10_000
+
+        # A restarted worker rebuilds the timeline from the alerts topic (within its lookback).
+        worker.stop()
+        worker = WorkerProcess(env, tmp_path / "worker2.log").start()
+        worker.wait_ready()
+
+        def rebuilt() -> bool:
+            status, body = worker.get_json("/dashboard/alerts")
+            return status == 200 and {e["subject"] for e in body["open"]} == {
+                "RU-GE",
+                "kazbegi-upper-lars:RU-GE",
+            }
+
+        wait_until(rebuilt, 60, interval=1, message=str(worker.get_json("/dashboard/alerts")))
+        _, body = worker.get_json("/dashboard/alerts")
+        for episode in body["open"]:
+            assert [h["severity"] for h in episode["history"]] == ["warning", "critical"]
+            assert episode["started"] == "2022-09-21T17:00:00Z"
     finally:
         if driver is not None:
             driver.quit()
