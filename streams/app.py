@@ -107,6 +107,9 @@ class Service:
         web.register(self)
         web.register_health(self)
         web.register_metrics(self)
+        from streams.dashboard import web as dashboard
+
+        self.dashboard = dashboard.register(self)
 
     def batch_channel(self, topic: Any, handler: Any) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""

@@ -75,6 +75,10 @@ def base_url(settings: Settings) -> str:
     return f"http://{host}:{settings.web_port}"
 
 
+def dashboard_url(settings: Settings) -> str:
+    return base_url(settings) + "/"
+
+
 def http_get(url: str, timeout: float = 3.0) -> tuple[int, Any]:
     """(status, JSON body or None); status 0 when nothing answers."""
     try:
@@ -208,6 +212,7 @@ def run(settings: Settings, scenario: str, seed: int, catch_up_s: float, out: Te
         return 130
     url = base_url(settings)
     print(f"\nworker running (pid {box[0].pid}), log {box[0].log}", file=out)
+    print(f"  dashboard: {dashboard_url(settings)}", file=out)
     print(*(f"  {url}{path}" for path in ("/crossings", "/metrics", "/readyz")), sep="\n", file=out)
     print("stop the worker and the broker: make stop", file=out)
     return 0
@@ -224,6 +229,7 @@ async def _run(
     box.append(worker := start_or_reuse(settings, out))
     await wait_ready(settings, worker)
     print(f"worker: ready at {base_url(settings)}/readyz", file=out, flush=True)
+    print(f"dashboard (live): {dashboard_url(settings)}", file=out, flush=True)
 
     async with follow.AlertFollower(settings, from_beginning=False) as follower:
         color = follow.use_color(out)

@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     batch_size: int = Field(2000, ge=1, le=100_000)
     batch_seconds: float = Field(0.2, gt=0, le=10)
 
+    dashboard_refresh_seconds: float = Field(
+        3.0, ge=0.5, le=300, description="How often the dashboard page polls the API."
+    )
+    dashboard_alert_lookback: int = Field(
+        1000, ge=0, le=1_000_000, description="Offsets of the alerts topic per partition read back."
+    )
+    dashboard_alert_episodes: int = Field(
+        1000, ge=10, le=100_000, description="Alert episodes the dashboard keeps in memory."
+    )
+
     log_level: str = "INFO"
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
