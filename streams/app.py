@@ -104,6 +104,11 @@ class Service:
         ingest.register(self)
         self.counting = count.register(self)
         self.detection = detect.register(self)
+
+        async def stop_detection(sender: Any, **_: Any) -> None:
+            await self.detection.stop()  # its transactional producers, one per partition
+
+        self.app.on_before_shutdown.connect(stop_detection, weak=False)
         web.register(self)
         web.register_health(self)
         web.register_metrics(self)

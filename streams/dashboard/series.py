@@ -2,7 +2,7 @@
 
 Pure, read-only over a `SubjectDetector`: the observed count of every window end comes from
 its bucket history, the expected value from the same baseline the detector evaluates with
-(`SubjectDetector._baseline`, asked for past window ends in hindsight: episodes known now are
+(`SubjectDetector.baseline_at`, asked for past window ends in hindsight: episodes known now are
 left out of the weeks it samples), and the band from the detector's own count model.
 """
 
@@ -59,10 +59,7 @@ def band_at(det: SubjectDetector, end_ms: int) -> Band:
     and groups significant at max_p_value (converted to travellers at the baseline's mean group
     size). lower is the count significantly below expected at the same level (0 if none).
     """
-    base_of = getattr(det, "_baseline", None)
-    if base_of is None or det.first_bucket_ms is None or end_ms <= det.first_bucket_ms:
-        return None
-    base = base_of(end_ms)
+    base = det.baseline_at(end_ms)
     if base is None:
         return None
     th = det.thresholds

@@ -112,6 +112,13 @@ class SubjectDetector:
         self._expire_episodes(end)
         return self._evaluate(end)
 
+    def baseline_at(self, end: int) -> Baseline | None:
+        """The baseline of the window ending at `end` as the detector would compute it now
+        (episodes known now are left out); None while learning and without a static one."""
+        if self.first_bucket_ms is None or end <= self.first_bucket_ms:
+            return None
+        return self._baseline(end)
+
     def _baseline(self, end: int) -> Baseline | None:
         th = self.thresholds
         assert self.first_bucket_ms is not None

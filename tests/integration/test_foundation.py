@@ -111,6 +111,9 @@ def test_worker_forwards_valid_events_and_dead_letters_bad_ones(service_env, tmp
     finally:
         worker.stop()
     assert health(service_env) == 1
+    # A clean stop closes every client it opened (detection keeps a producer per partition).
+    assert worker.proc is not None and worker.proc.returncode == 0
+    assert "Unclosed" not in worker.log_path.read_text(errors="replace"), worker.tail()
 
 
 def health(env: dict[str, str]) -> int:
