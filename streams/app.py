@@ -105,7 +105,7 @@ class Service:
         self.counting = count.register(self)
         self.detection = detect.register(self)
 
-        async def stop_detection(sender: Any, **_: Any) -> None:
+        async def stop_detection(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
             await self.detection.stop()  # its transactional producers, one per partition
 
         self.app.on_before_shutdown.connect(stop_detection, weak=False)
