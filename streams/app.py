@@ -105,10 +105,12 @@ class Service:
         self.counting = count.register(self)
         self.detection = detect.register(self)
 
-        async def stop_detection(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
+        async def stop_detection(sender: Any, **_: Any) -> None:
             await self.detection.stop()  # its transactional producers, one per partition
 
-        self.app.on_before_shutdown.connect(stop_detection, weak=False)
+        # mode's signal types want a receiver typed against its own generics; any async
+        # callable taking the sender and keywords is what it calls.
+        self.app.on_before_shutdown.connect(cast(Any, stop_detection), weak=False)
         web.register(self)
         web.register_health(self)
         web.register_metrics(self)
