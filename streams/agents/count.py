@@ -126,7 +126,13 @@ class Counting:
         if asked == offset and time.monotonic() - when < 5:
             return  # records fetched before the last seek are still arriving
         self._seeks[partition] = (offset, time.monotonic())
-        logger.warning("gap before offset %d of %s[%d]; fetching again", offset, topic, partition)
+        logger.warning(
+            "gap before offset %d of %s[%d]; fetching again",
+            offset,
+            topic,
+            partition,
+            extra={"topic": topic, "partition": partition, "offset": offset},
+        )
         await self.service.app.consumer.seek(TP(topic, partition), offset)
 
     async def _process_partition(

@@ -70,6 +70,7 @@ def test_metrics_equal_what_was_sent(service_env: dict[str, str], tmp_path: Path
     # No idle closing: buckets close by event time only, so the window end is deterministic.
     env = {
         **service_env,
+        "BORDER_SURGE_LOG_FORMAT": "json",
         "BORDER_SURGE_IDLE_CLOSE_SECONDS": "3600",
         "BORDER_SURGE_CONFIG": str(config),
     }
@@ -141,6 +142,13 @@ def test_metrics_equal_what_was_sent(service_env: dict[str, str], tmp_path: Path
         keyed = asyncio.run(read_topic(bootstrap, settings.topic("events.by-crossing")))
     finally:
         worker.stop()
+
+    # The worker's whole output, Faust's and aiokafka's included, is JSON lines.
+    lines = (tmp_path / "worker.log").read_text().splitlines()
+    assert len(lines) > 5
+    for line in lines:
+        doc = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= doc.keys(), line
 
     total = len(first_batch) + len(late)
     assert value(m, "border_messages_consumed_total") == total
