@@ -107,6 +107,10 @@ class Service:
         web.register(self)
         web.register_health(self)
         web.register_metrics(self)
+        if settings.alertmanager_url:
+            from streams.alertmanager import AlertmanagerBridge
+
+            self.app.add_dependency(AlertmanagerBridge(settings, self.metrics))
 
     def batch_channel(self, topic: Any, handler: Any) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""

@@ -106,6 +106,24 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.am_posts = Counter(
+            "border_alertmanager_posts",
+            "POSTs to Alertmanager by result: ok, error (retried), rejected (400/422, dropped).",
+            ["result"],
+            registry=r,
+        )
+        self.am_given_up = Counter(
+            "border_alertmanager_alerts_given_up",
+            "Alerts not delivered to Alertmanager within the maximum outage.",
+            registry=r,
+        )
+        self.am_firing = Gauge(
+            "border_alertmanager_firing_alerts",
+            "Alerts the bridge keeps firing in Alertmanager (re-posted until resolved).",
+            registry=r,
+        )
+        for result in ("ok", "error", "rejected"):
+            self.am_posts.labels(result)
         # Every label of a fixed set is exported from the start, so rate() sees the first one.
         for reason in DeadLetterReason:
             self.dead_lettered.labels(reason.value)
