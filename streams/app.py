@@ -107,6 +107,10 @@ class Service:
         web.register(self)
         web.register_health(self)
         web.register_metrics(self)
+        from streams.broker_probe import BrokerProbe
+
+        self.broker_probe = BrokerProbe(settings)
+        self.app.add_dependency(self.broker_probe)
         if settings.alertmanager_url:
             from streams.alertmanager import AlertmanagerBridge
 
@@ -133,7 +137,7 @@ class Service:
         return self._outbox
 
     def readiness(self) -> dict[str, bool]:
-        """What /readyz reports: recovered, assigned, not rebalancing, producer connected."""
+        """What /readyz reports: recovered, assigned, not rebalancing, broker reachable."""
         app = self.app
         assigned = app.consumer.assignment() if app.consumer else set()
         keyed = {tp.partition for tp in assigned if tp.topic == self.keyed_topic_name}
@@ -144,6 +148,7 @@ class Service:
             "partitions_assigned": bool(keyed),
             "state_restored": keyed <= set(self.counting.counters)
             and border <= set(self.detection.partitions),
+            "broker_reachable": self.broker_probe.reachable,
         }
 
     def on_recovered(self, partitions: set[int]) -> None:
