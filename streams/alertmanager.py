@@ -115,7 +115,10 @@ class AlertmanagerBridge(Service):
                 logger.exception("alertmanager bridge failed; restarting it")
                 if self.consumer is not None:
                     consumer, self.consumer = self.consumer, None
-                    await consumer.stop()
+                    try:
+                        await consumer.stop()
+                    except Exception:  # a broken consumer may fail to stop; it is dropped
+                        logger.warning("alertmanager bridge: consumer did not stop cleanly")
                 await self.sleep(self.backoff.delay(failures))
                 failures += 1
 
