@@ -52,6 +52,13 @@ lint: install ## ruff, ruff format --check, mypy, schema drift
 	$(BIN)/ruff format --check streams schemas tests
 	$(BIN)/mypy streams schemas
 	$(BIN)/python -m schemas.export --check
+	@$(MAKE) --no-print-directory check-deploy
+
+check-deploy: ## promtool: Prometheus configs, rules and rule tests in deploy/prometheus/
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check config deploy/prometheus/prometheus-compose.yml
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/*.yml
 
 format: install ## Format the code
 	$(BIN)/ruff format streams schemas tests
@@ -61,3 +68,4 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
+.PHONY: check-deploy

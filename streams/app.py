@@ -117,6 +117,14 @@ class Service:
         from streams.dashboard import web as dashboard
 
         self.dashboard = dashboard.register(self)
+        from streams.broker_probe import BrokerProbe
+
+        self.broker_probe = BrokerProbe(settings)
+        self.app.add_dependency(self.broker_probe)
+        if settings.alertmanager_url:
+            from streams.alertmanager import AlertmanagerBridge
+
+            self.app.add_dependency(AlertmanagerBridge(settings, self.metrics))
 
     def batch_channel(self, topic: Any, handler: Any) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""
@@ -139,7 +147,7 @@ class Service:
         return self._outbox
 
     def readiness(self) -> dict[str, bool]:
-        """What /readyz reports: recovered, assigned, not rebalancing, producer connected."""
+        """What /readyz reports: recovered, assigned, not rebalancing, broker reachable."""
         app = self.app
         assigned = app.consumer.assignment() if app.consumer else set()
         keyed = {tp.partition for tp in assigned if tp.topic == self.keyed_topic_name}
@@ -150,6 +158,7 @@ class Service:
             "partitions_assigned": bool(keyed),
             "state_restored": keyed <= set(self.counting.counters)
             and border <= set(self.detection.partitions),
+            "broker_reachable": self.broker_probe.reachable,
         }
 
     def on_recovered(self, partitions: set[int]) -> None:

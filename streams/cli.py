@@ -8,7 +8,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from streams.errors import BorderSurgeError
+from streams.logs import setup_logging
 from streams.settings import Settings, load_settings
 
 logger = logging.getLogger("border_surge")
@@ -19,12 +22,18 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from streams.admin import ensure_topics
     from streams.app import create_service
+    from streams.logs import logging_config
 
     # Topics are checked before Faust starts: a partition mismatch would otherwise make the
     # agent crash-loop while the worker looks alive.
     asyncio.run(ensure_topics(settings))
     service = create_service(settings)
-    worker = Worker(service.app, loglevel=settings.log_level.lower(), quiet=True)
+    worker = Worker(
+        service.app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logging_config(settings),  # else Faust installs its own format
+    )
     worker.execute_from_commandline()
     return 0
 
@@ -172,13 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        )
+        setup_logging(settings)
         return int(args.func(settings, args) or 0)
     except BorderSurgeError as exc:
         print(f"border-surge: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # settings: names the variable, never its value
+        print(f"border-surge: invalid settings: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,7 +14,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class Settings(BaseSettings):
     """Everything configurable, with defaults that work on a laptop (see README, Settings)."""
 
-    model_config = SettingsConfigDict(env_prefix="BORDER_SURGE_", frozen=True, extra="ignore")
+    # Inputs are left out of validation errors: a mistyped URL may carry a credential.
+    model_config = SettingsConfigDict(
+        env_prefix="BORDER_SURGE_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL(s).")
     topic_prefix: str = Field("border", pattern=r"^[A-Za-z0-9._-]{1,100}$")
@@ -60,6 +64,38 @@ class Settings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
+
+    # Observability: log format and the optional Alertmanager bridge (README, Observability).
+    log_format: Literal["text", "json"] = Field("text", description="json: one object per line.")
+    alertmanager_url: str | None = Field(
+        None, description="Alertmanager base URL (http://host:9093); unset: no bridge."
+    )
+    alertmanager_username: str | None = None
+    alertmanager_password: SecretStr | None = None
+    alertmanager_repost_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Firing alerts are posted again this often."
+    )
+    alertmanager_max_outage_seconds: float = Field(
+        86_400.0, gt=0, description="How long an alert is retried before it is given up."
+    )
+    alertmanager_backoff_max_seconds: float = Field(60.0, gt=0, le=3600)
+    alertmanager_timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _alertmanager_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("alertmanager_url must look like http://host:9093")
+        if parts.username or parts.password:
+            # The URL is logged and shown; credentials belong in the _USERNAME/_PASSWORD settings.
+            raise ValueError(
+                "alertmanager_url must not contain credentials; "
+                "use BORDER_SURGE_ALERTMANAGER_USERNAME and _PASSWORD"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("window_minutes", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from schemas.event import InvalidEvent, parse_event
 from streams import state
 from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
 from streams.detection import encode_report
+from streams.metrics import source_timestamp_s
 from streams.outbox import Record
 from streams.records import count_record
 
@@ -125,7 +126,13 @@ class Counting:
         if asked == offset and time.monotonic() - when < 5:
             return  # records fetched before the last seek are still arriving
         self._seeks[partition] = (offset, time.monotonic())
-        logger.warning("gap before offset %d of %s[%d]; fetching again", offset, topic, partition)
+        logger.warning(
+            "gap before offset %d of %s[%d]; fetching again",
+            offset,
+            topic,
+            partition,
+            extra={"topic": topic, "partition": partition, "offset": offset},
+        )
         await self.service.app.consumer.seek(TP(topic, partition), offset)
 
     async def _process_partition(
@@ -165,6 +172,8 @@ class Counting:
             dead = self._dead_letter(by_offset[old.offset], DeadLetterReason.EXPIRED, detail)
             outputs.append(dead)
         await self._save(partition, counter, result, outputs)
+        # Measured after the save: until then a crash would make these records count again.
+        metrics.observe_latency(source_timestamp_s(m) for m in messages)
 
     def _dead_letter(self, m: Any, reason: DeadLetterReason, detail: str) -> Record:
         self.service.metrics.dead_lettered.labels(reason.value).inc()

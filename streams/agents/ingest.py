@@ -59,7 +59,11 @@ async def handle(service: Service, messages: list[Any]) -> None:
             records.append(classify(service, m))
         except Exception:  # never stall the stream on one record
             logger.exception(
-                "unexpected error on %s[%d]@%d; dead-lettering it", m.topic, m.partition, m.offset
+                "unexpected error on %s[%d]@%d; dead-lettering it",
+                m.topic,
+                m.partition,
+                m.offset,
+                extra={"topic": m.topic, "partition": m.partition, "offset": m.offset},
             )
             headers = dead_letter_headers(
                 DeadLetterReason.INVALID_FIELD,
