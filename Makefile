@@ -47,6 +47,9 @@ test: install kafka-up ## Run every test (unit, integration against the real bro
 test-unit: install ## Only the fast unit tests (no broker)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+test-reliability: install kafka-up ## Only the reliability suite (crash, broker restart, scale-out, hostile input)
+	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+
 lint: install ## ruff, ruff format --check, mypy, schema drift
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check streams schemas tests
@@ -61,3 +64,4 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
+.PHONY: test-reliability
