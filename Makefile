@@ -28,6 +28,12 @@ kafka-up: ## Start the local Kafka broker (idempotent; waits until it answers)
 kafka-down: ## Stop the local Kafka broker cleanly (data is kept)
 	$(KAFKA) down
 
+kafka-up-secure: ## Start the local broker with a SASL_SSL listener (SCRAM-SHA-512, PLAIN; port 9094)
+	$(KAFKA) up-secure
+
+kafka-down-secure: ## Stop the SASL_SSL broker (data, CA and passwords are kept in .kafka/)
+	$(KAFKA) down-secure
+
 kafka-logs: ## Tail the broker log
 	$(KAFKA) logs
 
@@ -64,4 +70,4 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
-.PHONY: test-reliability
+.PHONY: test-reliability kafka-up-secure kafka-down-secure
