@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "scale-out.json"
 PARTITIONS = 6
-N_EVENTS = 90_000
+N_EVENTS = 60_000
 DIRECTIONS = 32  # 16 posts: every one of the 6 partitions holds some
 
 
