@@ -13,7 +13,8 @@ secure_prepare() {
   if [ -f "$dir/.complete" ]; then return 0; fi
   command -v openssl >/dev/null || { log "openssl is needed to make the broker's certificate"; exit 1; }
   log "making a throw-away CA, broker certificate and SCRAM passwords in $dir"
-  rm -rf "$dir" && mkdir -p "$dir" && chmod 700 "$dir"
+  # New passwords mean new SCRAM users, which are written only when the storage is formatted.
+  rm -rf "$dir" "$(dirname "$dir")/data" && mkdir -p "$dir" "$(dirname "$dir")/data" && chmod 700 "$dir"
   (
     cd "$dir"
     umask 077
