@@ -28,6 +28,12 @@ kafka-up: ## Start the local Kafka broker (idempotent; waits until it answers)
 kafka-down: ## Stop the local Kafka broker cleanly (data is kept)
 	$(KAFKA) down
 
+kafka-up-secure: ## Start the local broker with a SASL_SSL listener (SCRAM-SHA-512, PLAIN; port 9094)
+	$(KAFKA) up-secure
+
+kafka-down-secure: ## Stop the SASL_SSL broker (data, CA and passwords are kept in .kafka/)
+	$(KAFKA) down-secure
+
 kafka-logs: ## Tail the broker log
 	$(KAFKA) logs
 
@@ -46,6 +52,9 @@ test: install kafka-up ## Run every test (unit, integration against the real bro
 
 test-unit: install ## Only the fast unit tests (no broker)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-reliability: install kafka-up ## Only the reliability suite (crash, broker restart, scale-out, hostile input)
+	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
 lint: install ## ruff, ruff format --check, mypy, schema drift
 	$(BIN)/ruff check .
@@ -69,3 +78,4 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
 .PHONY: check-deploy
+.PHONY: test-reliability kafka-up-secure kafka-down-secure

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from streams.errors import TopicMismatchError
-from streams.kafka import client_kwargs
+from streams.errors import BrokerUnavailableError, TopicMismatchError
+from streams.kafka import client_kwargs, connection_problem, describe_connection
 from streams.settings import Settings
 from streams.topics import TopicSpec, topic_specs
 
@@ -27,7 +27,14 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     """Create missing topics; fail clearly when one exists with another partition count."""
     specs = topic_specs(settings) if specs is None else specs
     admin = AIOKafkaAdminClient(**client_kwargs(settings), client_id=f"{settings.app_id}-admin")
-    await admin.start()
+    try:
+        await admin.start()
+    except KafkaConnectionError:
+        # Fails fast and says why: a wrong password must not look like a slow broker.
+        reason = await connection_problem(settings)
+        raise BrokerUnavailableError(
+            f"cannot connect to Kafka at {describe_connection(settings)}: {reason}"
+        ) from None
     try:
         existing = await _partition_counts(admin, [s.name for s in specs])
         mismatches = [

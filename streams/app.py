@@ -13,7 +13,7 @@ from streams.kafka import faust_credentials
 from streams.metrics import Metrics
 from streams.outbox import Outbox
 from streams.settings import Settings
-from streams.topics import border_buckets_topic, keyed_events_topic
+from streams.topics import MAX_REQUEST_BYTES, border_buckets_topic, keyed_events_topic
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class Service:
             topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            producer_max_request_size=MAX_REQUEST_BYTES,
             broker_session_timeout=settings.session_timeout_seconds,
             broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
             web_host=settings.web_host,

@@ -19,6 +19,10 @@ from mode import Service
 
 logger = logging.getLogger(__name__)
 
+# Bytes of record values a channel buffers before it stops the fetcher, so that a stream of
+# huge (dead-lettered) values cannot pile up in memory: a batch is cut at this size too.
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+
 # The handler returns the records it left unprocessed (not acknowledged), or None for none.
 Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
@@ -44,6 +48,7 @@ class BatchChannel(Service):
         self.batch_seconds = batch_seconds
         self.max_buffered = batch_size * 4
         self._buffer: list[Any] = []
+        self._buffered_bytes = 0
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
@@ -71,9 +76,11 @@ class BatchChannel(Service):
         await self.app.flow_control.acquire()
         message.incref(1)
         self._buffer.append(message)
-        if len(self._buffer) >= self.batch_size:
+        self._buffered_bytes += len(message.value or b"")
+        full = self._buffered_bytes >= MAX_BUFFERED_BYTES
+        if full or len(self._buffer) >= self.batch_size:
             self._ready.set()
-        if len(self._buffer) >= self.max_buffered:
+        if full or len(self._buffer) >= self.max_buffered:
             self._space.clear()
             await self._space.wait()  # back-pressure on the fetcher, as Faust's queues do
 
@@ -81,6 +88,7 @@ class BatchChannel(Service):
         """Forget buffered records of revoked partitions; the next owner fetches them again."""
         if tps:
             self._buffer = [m for m in self._buffer if m.tp not in tps]
+            self._buffered_bytes = sum(len(m.value or b"") for m in self._buffer)
             self._space.set()
 
     @Service.task
@@ -92,7 +100,7 @@ class BatchChannel(Service):
                     await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
                 except TimeoutError:
                     continue
-            elif len(self._buffer) < self.batch_size:
+            elif len(self._buffer) < self.batch_size and self._buffered_bytes < MAX_BUFFERED_BYTES:
                 # A partial batch: give it a moment to fill, never longer than batch_seconds.
                 self._ready.clear()
                 try:
@@ -100,6 +108,7 @@ class BatchChannel(Service):
                 except TimeoutError:
                     pass
             batch, self._buffer = self._buffer, []
+            self._buffered_bytes = 0
             self._space.set()
             if not batch:
                 continue

@@ -53,3 +53,40 @@ def faust_credentials(settings: Settings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+def describe_connection(settings: Settings) -> str:
+    """Where and how the service connects, for error messages (never the password)."""
+    text = f"{settings.bootstrap_servers} over {settings.security_protocol}"
+    if settings.security_protocol.startswith("SASL"):
+        text += f" ({settings.sasl_mechanism or 'PLAIN'} as user {settings.sasl_username!r})"
+    return text
+
+
+async def connection_problem(settings: Settings) -> str:
+    """Why connecting fails, in words: aiokafka's bootstrap only says "Unable to bootstrap",
+    so one connection is opened directly to learn the cause (refused login, untrusted
+    certificate, nothing listening)."""
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import SaslAuthenticationFailed
+
+    host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+    kwargs = client_kwargs(settings)
+    kwargs.pop("bootstrap_servers")
+    try:
+        conn = await create_conn(host, int(port), request_timeout_ms=10_000, **kwargs)
+    except SaslAuthenticationFailed:
+        return (
+            f"the broker refused the login of user {settings.sasl_username!r} with "
+            f"{settings.sasl_mechanism or 'PLAIN'}: check BORDER_SURGE_SASL_USERNAME and "
+            "BORDER_SURGE_SASL_PASSWORD"
+        )
+    except ssl.SSLCertVerificationError as exc:
+        return (
+            f"TLS: the broker's certificate is not trusted ({exc.verify_message}): check "
+            "BORDER_SURGE_SSL_CAFILE"
+        )
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    conn.close()
+    return "the broker answered one connection but not the client's bootstrap"

@@ -42,6 +42,13 @@ def detect_state_topic(settings: Settings) -> str:
     return f"{settings.app_id}-detect-state"
 
 
+# Input records up to 2 MiB reach the worker (anything over 64 KiB is dead-lettered as
+# too_large); the dead-letter topic takes the same bytes plus the headers explaining them.
+MAX_INPUT_BYTES = 2 * 1024 * 1024
+MAX_DEAD_LETTER_BYTES = MAX_INPUT_BYTES + 1024 * 1024
+# The worker's producer must fit the biggest dead letter in one request.
+MAX_REQUEST_BYTES = MAX_DEAD_LETTER_BYTES + 1024 * 1024
+
 # State topics are read whole on recovery: compact them often, not only per 64 MB segment.
 COMPACTED = {
     "cleanup.policy": "compact",
@@ -55,13 +62,21 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     p = settings.partitions
     history_ms = (settings.history_days + 7) * DAY_MS
     specs = [
-        TopicSpec(settings.events_topic, p, {"retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(
+            settings.events_topic,
+            p,
+            {"retention.ms": str(7 * DAY_MS), "max.message.bytes": str(MAX_INPUT_BYTES)},
+        ),
         TopicSpec(
             keyed_events_topic(settings), p, {"retention.ms": str(7 * DAY_MS)}, copartitioned=True
         ),
         TopicSpec(settings.counts_topic, p, {"retention.ms": str(history_ms)}),
         TopicSpec(settings.alerts_topic, p, {"retention.ms": str(365 * DAY_MS)}),
-        TopicSpec(settings.dlq_topic, p, {"retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(
+            settings.dlq_topic,
+            p,
+            {"retention.ms": str(30 * DAY_MS), "max.message.bytes": str(MAX_DEAD_LETTER_BYTES)},
+        ),
         TopicSpec(
             border_buckets_topic(settings),
             p,

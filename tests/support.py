@@ -116,11 +116,17 @@ class Consumed:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, idle: float = 1.0, committed_only: bool = False
+    bootstrap: str,
+    topic: str,
+    *,
+    idle: float = 1.0,
+    committed_only: bool = False,
+    client: dict[str, Any] | None = None,
 ) -> list[Consumed]:
-    """Everything currently in a topic, from the beginning (no consumer group)."""
+    """Everything currently in a topic, from the beginning (no consumer group). `client`:
+    more aiokafka options (security)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **{"bootstrap_servers": bootstrap, **(client or {})},
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed" if committed_only else "read_uncommitted",
@@ -190,12 +196,15 @@ def reference_counts(
 
 
 async def produce(
-    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    client: dict[str, Any] | None = None,
 ) -> int:
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **{"bootstrap_servers": bootstrap, **(client or {})},
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

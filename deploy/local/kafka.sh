@@ -2,11 +2,18 @@
 # Fetches, starts, stops and inspects the local single-node Apache Kafka broker (no Docker).
 #
 #   deploy/local/kafka.sh fetch | up | down | status | logs | tool CLASS ARGS...
+#   deploy/local/kafka.sh up-secure | down-secure | status-secure | logs-secure | path-secure
 #
 # Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
 # KAFKA_HOME_DIR (<repo>/.kafka: jars and data, git-ignored), KAFKA_HEAP (512m),
 # KAFKA_START_TIMEOUT (90 seconds).
+# The *-secure commands run a second broker with a SASL_SSL listener (SCRAM-SHA-512 and PLAIN,
+# TLS with a throw-away CA) on KAFKA_SECURE_PORT (9094) / KAFKA_SECURE_CONTROLLER_PORT (9095);
+# see deploy/local/secure.sh.
 set -euo pipefail
+
+secure=0
+case "${1:-}" in *-secure) secure=1; set -- "${1%-secure}" "${@:2}" ;; esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -18,6 +25,15 @@ libs=$home/$version/libs
 node=$home/node-$port
 data=$node/data
 pidfile=$node/kafka.pid
+template=$here/server.properties.in
+if [ "$secure" = 1 ]; then
+  port=${KAFKA_SECURE_PORT:-9094}
+  cport=${KAFKA_SECURE_CONTROLLER_PORT:-9095}
+  node=$home/node-secure-$port
+  data=$node/data
+  pidfile=$node/kafka.pid
+  template=$here/server-secure.properties.in
+fi
 heap=${KAFKA_HEAP:-512m}
 timeout=${KAFKA_START_TIMEOUT:-90}
 
@@ -51,8 +67,10 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
 answers() {
   port_open || return 1
+  local auth=()
+  if [ "$secure" = 1 ]; then auth=(--command-config "$node/tls/admin.properties"); fi
   tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" --list \
-    >/dev/null 2>&1
+    "${auth[@]}" >/dev/null 2>&1
 }
 
 up() {
@@ -64,13 +82,23 @@ up() {
   elif answers; then
     log "another broker already answers on 127.0.0.1:$port; reusing it"; return 0
   fi
+  local format_args=()
+  if [ "$secure" = 1 ]; then
+    # shellcheck source=deploy/local/secure.sh
+    . "$here/secure.sh"
+    secure_prepare "$node/tls"  # CA, broker certificate, passwords (first start only)
+    format_args=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "$node/tls/admin.password")]"
+      --add-scram "SCRAM-SHA-512=[name=border,password=$(cat "$node/tls/border.password")]")
+  fi
   sed -e "s#@PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$cport#g" -e "s#@DATA_DIR@#$data#g" \
-    "$here/server.properties.in" > "$node/server.properties"
+    -e "s#@TLS_DIR@#$node/tls#g" "$template" > "$node/server.properties"
+  if [ "$secure" = 1 ]; then secure_fill "$node/tls" "$node/server.properties"; fi
   if [ ! -f "$data/meta.properties" ]; then
     log "formatting storage in $data"
     local cluster_id
     cluster_id=$(tool kafka.tools.StorageTool random-uuid)
-    tool kafka.tools.StorageTool format -t "$cluster_id" -c "$node/server.properties" >/dev/null
+    tool kafka.tools.StorageTool format -t "$cluster_id" -c "$node/server.properties" \
+      "${format_args[@]}" >/dev/null
   fi
   # A fresh log, so the readiness check below cannot match the previous run's lines.
   [ -f "$node/server.log" ] && mv -f "$node/server.log" "$node/server.log.prev"

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,10 +39,11 @@ from tests.support import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
-MIN_INPUTS = 5000
-BATCHES, BATCH_SIZE = 130, 40  # hypothesis caps the choices of one example; many small ones
+MIN_INPUTS = 10_000
+PEAK_RSS_MB = 400  # the worker's resident memory, huge values or not
+BATCHES, BATCH_SIZE = 265, 40  # hypothesis caps the choices of one example; many small ones
 BUCKET_MS = 300_000
 # Every valid event lies in four hours of one day; the closing events come an hour after, so
 # the watermark (max event time - 10 min) passes the end of every bucket that holds a count.
@@ -417,6 +419,45 @@ def classify(item: Input, plan: Plan, now_ms: int) -> Any:
     return ev
 
 
+MEGABYTE = 1024 * 1024
+
+
+def megabyte_values(seed: int = 8) -> list[RawSpec]:
+    """Values of 1 MiB (the size the events topic is configured to take, and more than the
+    broker's default): random bytes, a valid event with a huge field, deep nesting, no key."""
+    rng = random.Random(seed)
+    event = render(
+        {
+            "event_id": "big",
+            "crossing_id": "vaalimaa",
+            "from_country": "RU",
+            "to_country": "FI",
+            "travellers": 1,
+        },
+        WINDOW_START,
+        Style(),
+        (("notes", PadTo(MEGABYTE)),),
+    )
+    shapes = [
+        (b"vaalimaa", rng.randbytes(MEGABYTE)),
+        (b"vaalimaa", event),
+        (None, b"[" * MEGABYTE),
+        (None, b'"' + b"\\u00e9" * (MEGABYTE // 6 + 1) + b'"'),
+        (b"x" * 1000, b"\xff" * MEGABYTE),
+    ]
+    return [RawSpec(key, value, "1 MiB value") for key, value in shapes for _ in range(4)]
+
+
+def with_megabytes(specs: list[EventSpec | DupSpec | RawSpec]) -> list[Any]:
+    """The drawn specs with the 1 MiB values spread evenly among them."""
+    big = megabyte_values()
+    out: list[Any] = list(specs)
+    step = len(out) // (len(big) + 1)
+    for i, spec in enumerate(big):
+        out.insert((i + 1) * step + i, spec)
+    return out
+
+
 def build_plan(specs: list[EventSpec | DupSpec | RawSpec], now_ms: int) -> Plan:
     plan = Plan()
     originals: list[tuple[dict[str, Any], int, bytes]] = []  # valid events: fields, time, bytes
@@ -519,7 +560,7 @@ async def send_all(bootstrap: str, topic: str, items: list[Input]) -> None:
 def test_hostile_inputs_are_counted_once_or_dead_lettered_with_their_bytes(
     service_env: dict[str, str], tmp_path
 ) -> None:
-    plan = build_plan(draw_specs(), now_ms=int(time.time() * 1000))
+    plan = build_plan(with_megabytes(draw_specs()), now_ms=int(time.time() * 1000))
     kinds = Counter(i.kind for i in plan.inputs)
     assert len(plan.inputs) >= MIN_INPUTS, (len(plan.inputs), plan.skipped)
     invalid = [i for i in plan.inputs if not i.valid]
@@ -527,6 +568,9 @@ def test_hostile_inputs_are_counted_once_or_dead_lettered_with_their_bytes(
     assert len(valid) > 1000 and len(invalid) > 1000, kinds
     assert sum(1 for i in plan.inputs if i.kind.startswith("duplicate")) > 300, kinds
     assert any(i.value is not None and len(i.value) > MAX_EVENT_BYTES for i in invalid)
+    assert kinds["1 MiB value"] == 20 and all(
+        len(i.value or b"") >= MEGABYTE for i in plan.inputs if i.kind == "1 MiB value"
+    )
     reference = reference_counts(i.value for i in valid if i.value is not None)
 
     settings = settings_from(service_env)
@@ -613,6 +657,12 @@ def test_hostile_inputs_are_counted_once_or_dead_lettered_with_their_bytes(
         assert sum(published.values()) == sum(reference.values())
         assert all(k[3] < to_rfc3339(WINDOW_END) for k in published)
         alive()
+        # 20 MiB of huge values went through; the worker did not keep them (see fastpath).
+        assert worker.proc is not None
+        status = Path(f"/proc/{worker.proc.pid}/status").read_text()
+        peak_mb = int(status.split("VmHWM:")[1].split()[0]) // 1024
+        print(f"{len(plan.inputs)} inputs; worker peak resident memory {peak_mb} MiB")
+        assert peak_mb < PEAK_RSS_MB, f"worker peaked at {peak_mb} MiB"
     finally:
         worker.stop()
     assert plan.parser_crashes == [], (

@@ -1,0 +1,67 @@
+"""The worker's memory has bounds that do not grow with uptime: each is pinned here and stated
+in the README (Guarantees)."""
+
+from __future__ import annotations
+
+import random
+
+from streams.counting import CountedEvent, CounterConfig, PartitionCounter
+from streams.fastpath import MAX_BUFFERED_BYTES
+from streams.settings import Settings
+from streams.topics import MAX_DEAD_LETTER_BYTES, MAX_INPUT_BYTES, MAX_REQUEST_BYTES, topic_specs
+from streams.windows import DAY_MS, HOUR_MS, MINUTE_MS
+
+T0 = 1_661_904_000_000  # 2022-08-31T00:00:00Z
+DIRECTIONS = [("a", "RU", "FI"), ("b", "RU", "GE"), ("c", "FI", "RU")]
+
+
+def stream(days: int, per_hour: int, seed: int = 1) -> list[CountedEvent]:
+    rng = random.Random(seed)
+    step = HOUR_MS // per_hour
+    return [
+        CountedEvent(rng.choice(DIRECTIONS), f"e{i}", T0 + i * step + rng.randrange(step), 1, i)
+        for i in range(days * 24 * per_hour)
+    ]
+
+
+def test_bucket_history_keeps_history_days_plus_two_day_arrays_per_direction() -> None:
+    cfg = CounterConfig(bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, history_ms=3 * DAY_MS)
+    c = PartitionCounter(cfg)
+    events = stream(days=12, per_hour=60)
+    for i in range(0, len(events), 500):
+        c.apply_batch(events[i : i + 500])
+        assert c.max_event_ms is not None
+        assert len(c.days) <= 3 + 2, sorted(c.days)
+        horizon = c.max_event_ms - cfg.lateness_ms - cfg.history_ms
+        assert all(day + DAY_MS > horizon for day in c.days)
+    # One day of one direction: buckets per day x (travellers, events, revision) x 4 bytes.
+    for per_direction in c.days.values():
+        for chunk in per_direction.values():
+            assert chunk.itemsize * len(chunk) == 288 * 3 * 4 == 3456
+    assert len(c.days) >= 3  # it did keep the history it should
+
+
+def test_dedupe_store_holds_only_the_ids_of_the_dedupe_horizon() -> None:
+    cfg = CounterConfig(bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, dedupe_ms=6 * HOUR_MS)
+    c = PartitionCounter(cfg)
+    events = stream(days=3, per_hour=120)
+    for i in range(0, len(events), 400):
+        c.apply_batch(events[i : i + 400])
+        assert c.max_event_ms is not None
+        horizon = c.max_event_ms - cfg.lateness_ms - cfg.dedupe_ms - cfg.bucket_ms
+        inside = sum(1 for e in events[: i + 400] if e.event_time_ms >= horizon)
+        assert len(c.seen_ids) <= inside
+        assert min(c.dedupe) >= horizon - cfg.bucket_ms
+        # bucket keys: (dedupe + lateness) / bucket, plus the open and the closing bucket
+        assert len(c.dedupe) <= (cfg.dedupe_ms + cfg.lateness_ms) // cfg.bucket_ms + 2
+    assert len(c.seen_ids) >= 6 * 120  # and it does remember the horizon's ids
+
+
+def test_huge_values_have_room_end_to_end_and_the_buffer_a_byte_bound() -> None:
+    specs = {s.name: s for s in topic_specs(Settings())}
+    events = int(specs["border.events"].configs["max.message.bytes"])
+    dlq = int(specs["border.events.dlq"].configs["max.message.bytes"])
+    assert events == MAX_INPUT_BYTES >= 1024 * 1024 + 64 * 1024
+    assert dlq == MAX_DEAD_LETTER_BYTES >= events + 64 * 1024  # the copy and its headers
+    assert MAX_REQUEST_BYTES > dlq
+    assert MAX_BUFFERED_BYTES == 16 * 1024 * 1024
