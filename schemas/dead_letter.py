@@ -1,6 +1,7 @@
 """Why a record went to the dead-letter topic, and the headers that say where it came from."""
 
 from enum import StrEnum
+from typing import Any
 
 
 class DeadLetterReason(StrEnum):
@@ -27,6 +28,33 @@ HEADER_SOURCE_PARTITION = "x-source-partition"
 HEADER_SOURCE_OFFSET = "x-source-offset"
 
 
+def source_headers(topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    """Where a record was first read, carried along when it is forwarded (ingest to the keyed
+    topic), so that a later stage can dead-letter it pointing at the original."""
+    return [
+        (HEADER_SOURCE_TOPIC, topic.encode("utf-8", "replace")),
+        (HEADER_SOURCE_PARTITION, str(partition).encode()),
+        (HEADER_SOURCE_OFFSET, str(offset).encode()),
+    ]
+
+
+def source_of(headers: Any, topic: str, partition: int, offset: int) -> tuple[str, int, int]:
+    """The original (topic, partition, offset) of a forwarded record, from its source headers;
+    the given coordinates when it carries none (or unreadable ones)."""
+    found: dict[str, bytes] = {}
+    for key, value in headers or ():
+        if key in (HEADER_SOURCE_TOPIC, HEADER_SOURCE_PARTITION, HEADER_SOURCE_OFFSET):
+            found[key] = value
+    try:
+        return (
+            found[HEADER_SOURCE_TOPIC].decode("utf-8", "replace"),
+            int(found[HEADER_SOURCE_PARTITION]),
+            int(found[HEADER_SOURCE_OFFSET]),
+        )
+    except (KeyError, ValueError):
+        return topic, partition, offset
+
+
 def dead_letter_headers(
     reason: DeadLetterReason, detail: str, topic: str, partition: int, offset: int
 ) -> list[tuple[str, bytes]]:
@@ -37,7 +65,5 @@ def dead_letter_headers(
     return [
         (HEADER_ERROR, detail.encode("utf-8", "replace")),
         (HEADER_ERROR_REASON, reason.value.encode()),
-        (HEADER_SOURCE_TOPIC, topic.encode("utf-8", "replace")),
-        (HEADER_SOURCE_PARTITION, str(partition).encode()),
-        (HEADER_SOURCE_OFFSET, str(offset).encode()),
+        *source_headers(topic, partition, offset),
     ]

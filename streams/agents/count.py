@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from faust.types import TP
 
-from schemas.dead_letter import DeadLetterReason, dead_letter_headers
+from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_of
 from schemas.event import InvalidEvent, parse_event
 from streams import state
 from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
@@ -177,7 +177,8 @@ class Counting:
 
     def _dead_letter(self, m: Any, reason: DeadLetterReason, detail: str) -> Record:
         self.service.metrics.dead_lettered.labels(reason.value).inc()
-        headers = dead_letter_headers(reason, detail, m.topic, m.partition, m.offset)
+        topic, partition, offset = source_of(m.headers, m.topic, m.partition, m.offset)
+        headers = dead_letter_headers(reason, detail, topic, partition, offset)
         return Record(self.service.settings.dlq_topic, m.key, m.value, headers=headers)
 
     async def _save(

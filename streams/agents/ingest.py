@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from schemas.dead_letter import DeadLetterReason, dead_letter_headers
+from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_headers
 from schemas.event import InvalidEvent, parse_event
 from streams.outbox import Record
 
@@ -46,7 +46,11 @@ def classify(service: Service, message: Any) -> Record:
         service.keyed_topic_name,
         event.crossing_id.encode(),
         raw,
-        headers=[("x-source-timestamp", str(int(message.timestamp * 1000)).encode())],
+        headers=[
+            ("x-source-timestamp", str(int(message.timestamp * 1000)).encode()),
+            # Where it came from, so a later dead letter (expired) points at the original.
+            *source_headers(message.topic, message.partition, message.offset),
+        ],
     )
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -130,3 +131,43 @@ def health(env: dict[str, str]) -> int:
 
 def kafka_of(settings) -> str:
     return settings.bootstrap_servers
+
+
+def test_an_expired_event_is_dead_lettered_pointing_at_its_original_record(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Counting, not ingest, finds an event older than the kept history (the partition's
+    # watermark decides); its dead letter must still name the record the producer wrote.
+    settings = settings_from(service_env)
+    asyncio.run(ensure_topics(settings))
+    worker = WorkerProcess(service_env, tmp_path / "worker.log").start()
+    recent = (
+        b'{"event_id":"e1","crossing_id":"vaalimaa","occurred_at":"2022-09-24T10:00:00Z",'
+        b'"from_country":"RU","to_country":"FI","travellers":1}'
+    )
+    ancient = recent.replace(b"e1", b"e2").replace(b"2022-09-24", b"2022-08-01")
+    bootstrap = kafka_of(settings)
+    try:
+        worker.wait_ready()
+        asyncio.run(produce(bootstrap, settings.events_topic, [(b"vaalimaa", recent)]))
+        keyed = settings.topic("events.by-crossing")
+        wait_until(
+            lambda: len(asyncio.run(read_topic(bootstrap, keyed))) == 1, 30, message=worker.tail()
+        )
+        asyncio.run(produce(bootstrap, settings.events_topic, [(b"vaalimaa", ancient)]))
+        wait_until(
+            lambda: len(asyncio.run(read_topic(bootstrap, settings.dlq_topic))) == 1,
+            30,
+            message=worker.tail(),
+        )
+    finally:
+        worker.stop()
+    [original] = [
+        r for r in asyncio.run(read_topic(bootstrap, settings.events_topic)) if r.value == ancient
+    ]
+    [dead] = asyncio.run(read_topic(bootstrap, settings.dlq_topic))
+    assert dead.value == ancient
+    assert dead.headers["x-error-reason"] == b"expired"
+    assert dead.headers["x-source-topic"] == settings.events_topic.encode()
+    assert int(dead.headers["x-source-partition"]) == original.partition
+    assert int(dead.headers["x-source-offset"]) == original.offset
