@@ -117,7 +117,8 @@ class FiringSet:
             if previous.labels == labels:
                 starts_at = previous.starts_at
             else:
-                out.append(Post(previous.alert, previous.labels, previous.starts_at, now))
+                # The old severity ended when the change was emitted (as a resolution does).
+                out.append(Post(previous.alert, previous.labels, previous.starts_at, starts_at))
         self.firing[alert.alert_id] = Firing(alert, labels, starts_at)
         self.partition_of[alert.alert_id] = partition
         out.append(Post(alert, labels, starts_at))

@@ -39,9 +39,11 @@ class Webhook:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def notified(self, status: str, alert_id: str) -> bool:
+    def notified(self, status: str, alert_id: str, severity: str | None = None) -> bool:
         return any(
-            a["status"] == status and a["annotations"].get("alert_id") == alert_id
+            a["status"] == status
+            and a["annotations"].get("alert_id") == alert_id
+            and (severity is None or a["labels"].get("severity") == severity)
             for n in self.received
             for a in n["alerts"]
         )
