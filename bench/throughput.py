@@ -151,8 +151,8 @@ async def _wait_pipeline(
 
 def run_border_surge(
     bootstrap: str, topic: str, events: int, run_id: str, tmp: Path
-) -> tuple[Run, float]:
-    """The worker with production settings; returns the run and its rate up to 'counted'."""
+) -> tuple[Run, float, dict[str, int]]:
+    """The worker with production settings: the run, its rate up to 'counted', its work."""
     w = Worker(bootstrap, run_id, topic, tmp)
     w.start()
     try:
@@ -161,11 +161,15 @@ def run_border_surge(
         )
         cpu1 = cpu_seconds(w.pid)
         rss = peak_rss_mb(w.pid)
+        final = w.metrics()
     finally:
         w.stop()
-    return Run("border_surge", events, t_done - t_ready, cpu1 - cpu0, rss), events / (
-        t_counted - t_ready
-    )
+    work = {  # what the pipeline did besides reading: buckets published, late corrections
+        k: int(final.get(f"border_{k}_total", 0))
+        for k in ("events_counted", "events_late", "buckets_closed", "alert_messages")
+    }
+    run = Run("border_surge", events, t_done - t_ready, cpu1 - cpu0, rss)
+    return run, events / (t_counted - t_ready), work
 
 
 def run_one(
@@ -176,8 +180,8 @@ def run_one(
         events = min(events, cap)
     try:
         if contender == "border_surge":
-            run, counted_rate = run_border_surge(bootstrap, topic, events, run_id, tmp)
-            out = run.as_dict() | {"events_per_s_to_counted": round(counted_rate, 1)}
+            run, counted_rate, work = run_border_surge(bootstrap, topic, events, run_id, tmp)
+            out = run.as_dict() | {"events_per_s_to_counted": round(counted_rate, 1), **work}
         else:
             out = run_script(contender, bootstrap, topic, events, run_id, tmp).as_dict()
     finally:
