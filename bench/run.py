@@ -2,7 +2,8 @@
 
 Environment: BENCH_EVENTS (1,000,000), BENCH_DIRECTIONS (200), BENCH_DAYS (14), BENCH_RUNS (3),
 BENCH_FAUST_EVENTS (20,000: textbook Faust reads only this many of the records),
-BENCH_PARTS (throughput,latency,recovery,memory,scaling), KAFKA_PORT (9092).
+BENCH_PARTS (throughput,latency,recovery,memory,scaling), KAFKA_PORT (9092),
+BENCH_RESULTS (bench/results/<date>-<host>.json; parts run the same day are merged into it).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def main() -> int:
     result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"{datetime.now(UTC):%Y-%m-%d}-{socket.gethostname()}.json"
+    default = out_dir / f"{datetime.now(UTC):%Y-%m-%d}-{socket.gethostname()}.json"
+    path = Path(os.environ.get("BENCH_RESULTS", str(default)))
     if path.exists():  # parts measured separately on the same day add up in one file
         earlier = json.loads(path.read_text())
         result = {**earlier, **result, "runs_merged": earlier.get("runs_merged", 1) + 1}
