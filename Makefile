@@ -79,3 +79,24 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
 .PHONY: check-deploy
 .PHONY: test-reliability kafka-up-secure kafka-down-secure
+
+# Benchmarks (docs/benchmarks.md): scripts that print and save figures, never tests.
+BENCH_EVENTS ?= 1000000
+BENCH_DIRECTIONS ?= 200
+BENCH_DAYS ?= 14
+BENCH_RUNS ?= 3
+QUIX_VENV := bench/.venv-quix
+QUIX_VERSION ?= 3.28.1
+
+$(QUIX_VENV)/.installed:
+	@test -x $(QUIX_VENV)/bin/python || $(PY) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/python -m pip install -q 'quixstreams==$(QUIX_VERSION)'
+	@touch $@
+
+bench-quix: $(QUIX_VENV)/.installed ## Quix Streams in its own virtualenv (it pins pydantic < 2.14)
+
+bench: install kafka-up bench-quix ## Benchmarks side by side; results in bench/results/ (BENCH_EVENTS, BENCH_DIRECTIONS, BENCH_RUNS, BENCH_PARTS)
+	BENCH_EVENTS=$(BENCH_EVENTS) BENCH_DIRECTIONS=$(BENCH_DIRECTIONS) BENCH_DAYS=$(BENCH_DAYS) \
+	BENCH_RUNS=$(BENCH_RUNS) $(BIN)/python bench/run.py
+
+.PHONY: bench bench-quix

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    events_topic_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="Input topic, when not <prefix>.events (benchmarks read a pre-loaded one).",
+    )
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -123,7 +128,7 @@ class Settings(BaseSettings):
 
     @property
     def events_topic(self) -> str:
-        return self.topic("events")
+        return self.events_topic_name or self.topic("events")
 
     @property
     def alerts_topic(self) -> str:
