@@ -189,11 +189,7 @@ class DetectPartition:
 
     def history_day(self, subject: str, day: int) -> bytes:
         """One UTC day of a subject's history: travellers and events per bucket, -1 = missing."""
-        det = self.detectors[subject]
-        values: list[int] = []
-        for start in range(day, day + DAY_MS, self.bucket_ms):
-            got = det.history.get(start)
-            values.extend(got if got is not None else (-1, -1))
+        values = self.detectors[subject].history.span(day, DAY_MS // self.bucket_ms)
         return json.dumps(values, separators=(",", ":")).encode()
 
     def restore_history_day(self, subject: str, day: int, raw: bytes) -> None:

@@ -116,6 +116,17 @@ class BucketHistory:
         t, n = self._fetch(bucket_start_ms // self._bucket_ms, 1)
         return None if t[0] == _MISSING else (t[0], n[0])
 
+    def span(self, first_ms: int, count: int) -> list[int]:
+        """Travellers and events of `count` buckets from first_ms, interleaved, -1 where absent:
+        the stored form of a day (one slice of the ring, not one lookup per bucket)."""
+        trav, evts = self._fetch(first_ms // self._bucket_ms, count)
+        out = [-1] * (2 * count)
+        for i, (t, n) in enumerate(zip(trav, evts, strict=True)):
+            if t != _MISSING:
+                out[2 * i] = t
+                out[2 * i + 1] = n
+        return out
+
     def _fetch(self, first: int, count: int) -> tuple[array[int], array[int]]:
         """Slots for bucket indices first..first+count-1, _MISSING where absent."""
         latest = self._latest
