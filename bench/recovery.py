@@ -64,10 +64,14 @@ def _wait_complete(w: Worker, expected: int, timeout: float = 120) -> float:
     raise TimeoutError("counts never complete")
 
 
-def one(bootstrap: str, stamp: str, session_timeout: int) -> dict[str, object]:
-    run_id = f"bench-recovery-{stamp}-{session_timeout}"
+def one(
+    bootstrap: str, stamp: str, session_timeout: int, static: bool = False
+) -> dict[str, object]:
+    run_id = f"bench-recovery-{stamp}-{session_timeout}{'-static' if static else ''}"
     tmp = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
     extra = {"BORDER_SURGE_SESSION_TIMEOUT_SECONDS": str(session_timeout)}
+    if static:  # the restarted worker comes back as the same group member
+        extra["BORDER_SURGE_GROUP_INSTANCE_ID"] = "worker-0"
     a = Worker(bootstrap, run_id, f"{run_id}.events", tmp, **extra)
     subprocess.run([str(WORKER), "topics", "create"], env=a.env, check=True, capture_output=True)
     end_ms = int(time.time() * 1000) - 3_600_000
@@ -108,6 +112,7 @@ def one(bootstrap: str, stamp: str, session_timeout: int) -> dict[str, object]:
         "days": DAYS,
         "changelog_records": n,
         "session_timeout_s": session_timeout,
+        "static_membership": static,
         "cold_start_to_ready_s": round(cold_ready, 2),
         "cold_start_to_complete_s": round(cold_complete, 2),
         "kill9_to_ready_s": round(ready, 2),
@@ -132,8 +137,10 @@ def baseline_rss(bootstrap: str, stamp: str) -> float:
 
 def measure(bootstrap: str, stamp: str) -> dict[str, object]:
     out: dict[str, object] = {"runs": []}
-    for timeout in (10, 6):  # the production default, and the lowest the setting allows
-        res = one(bootstrap, stamp, timeout)
+    # The production default, the lowest timeout the setting allows, and the default with
+    # static membership (BORDER_SURGE_GROUP_INSTANCE_ID).
+    for timeout, static in ((10, False), (6, False), (10, True)):
+        res = one(bootstrap, stamp, timeout, static)
         print(f"  recovery: {res}", file=sys.stderr)
         out["runs"].append(res)  # type: ignore[union-attr]
     empty = baseline_rss(bootstrap, stamp)

@@ -70,6 +70,7 @@ class Service:
             producer_acks=-1,
             producer_max_request_size=MAX_REQUEST_BYTES,
             broker_session_timeout=settings.session_timeout_seconds,
+            consumer_group_instance_id=settings.group_instance_id,
             broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
             web_host=settings.web_host,
             web_port=settings.web_port,

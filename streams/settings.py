@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(
         10.0, ge=6, le=300, description="How soon a crashed worker's partitions move on."
     )
+    group_instance_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="Static group membership: a worker restarted with the same id takes its "
+        "partitions back at once instead of after the session timeout. Unique per worker.",
+    )
     batch_size: int = Field(2000, ge=1, le=100_000)
     batch_seconds: float = Field(0.2, gt=0, le=10)
 
