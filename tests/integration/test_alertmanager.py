@@ -100,6 +100,16 @@ def bridge_env(
     }
 
 
+def start_bridged_worker(
+    service_env: dict[str, str], tmp_path: Path, am: AlertmanagerProcess
+) -> tuple[dict[str, str], Any, WorkerProcess]:
+    """Topics made and a worker started with the bridge pointed at `am`."""
+    env = bridge_env(service_env, tmp_path, am)
+    settings = settings_from(env)
+    asyncio.run(ensure_topics(settings))
+    return env, settings, WorkerProcess(env, tmp_path / "worker.log").start()
+
+
 def alert_messages(settings: Any) -> list[dict[str, Any]]:
     records = asyncio.run(
         read_topic(settings.bootstrap_servers, settings.alerts_topic, committed_only=True)
@@ -154,11 +164,8 @@ def test_surge_fires_in_alertmanager_stays_firing_then_resolves(
     alertmanager: AlertmanagerProcess,
     webhook: Webhook,
 ) -> None:
-    env = bridge_env(service_env, tmp_path, alertmanager)
-    settings = settings_from(env)
-    asyncio.run(ensure_topics(settings))
+    _, settings, worker = start_bridged_worker(service_env, tmp_path, alertmanager)
     surge, calm = phases()
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         worker.wait_ready()
         asyncio.run(produce(settings.bootstrap_servers, settings.events_topic, surge))
@@ -229,11 +236,8 @@ def test_alertmanager_outage_delays_the_alert_and_never_the_counts(
     alertmanager: AlertmanagerProcess,
     webhook: Webhook,
 ) -> None:
-    env = bridge_env(service_env, tmp_path, alertmanager)
-    settings = settings_from(env)
-    asyncio.run(ensure_topics(settings))
+    env, settings, worker = start_bridged_worker(service_env, tmp_path, alertmanager)
     surge, _ = phases()
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         worker.wait_ready()
         alertmanager.stop()
