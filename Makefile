@@ -19,6 +19,9 @@ $(BIN)/border-surge: pyproject.toml
 
 install: $(BIN)/border-surge ## Create the virtualenv and install the package with dev tools
 
+system-deps: ## Debian packages the tests use (Chromium, promtool, Alertmanager, openssl), if missing
+	deploy/local/system-deps.sh
+
 kafka-fetch: ## Resolve the pinned Apache Kafka jars with Maven (cached in .kafka/)
 	$(KAFKA) fetch
 
@@ -47,7 +50,7 @@ stop: ## Stop the worker started by `make run` and the broker
 	-$(BIN)/border-surge stop
 	$(KAFKA) down
 
-test: install kafka-up ## Run every test (unit, integration against the real broker)
+test: install kafka-up system-deps ## Run every test (unit, integration against the real broker)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install ## Only the fast unit tests (no broker)
@@ -64,6 +67,7 @@ lint: install ## ruff, ruff format --check, mypy, schema drift
 	@$(MAKE) --no-print-directory check-deploy
 
 check-deploy: ## promtool: Prometheus configs, rules and rule tests in deploy/prometheus/
+	deploy/local/system-deps.sh prometheus
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check config deploy/prometheus/prometheus-compose.yml
 	promtool check rules deploy/prometheus/rules/*.yml
@@ -77,7 +81,7 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
-.PHONY: check-deploy
+.PHONY: check-deploy system-deps
 .PHONY: test-reliability kafka-up-secure kafka-down-secure
 
 # Benchmarks (docs/benchmarks.md): scripts that print and save figures, never tests.
