@@ -75,6 +75,24 @@ def _send(settings: Any, messages: list[Any]) -> None:
     )
 
 
+def _prepare(
+    service_env: dict[str, str], tmp_path: Path, scenario: Any
+) -> tuple[dict[str, str], Any]:
+    """The worker's env (static baselines of `scenario`, 3 partitions, 1 s page refresh) and
+    settings, with its topics made."""
+    config = tmp_path / "crossings.toml"
+    config.write_text(static_config(scenario))
+    env = {
+        **service_env,
+        "BORDER_SURGE_CONFIG": str(config),
+        "BORDER_SURGE_PARTITIONS": "3",
+        "BORDER_SURGE_DASHBOARD_REFRESH_SECONDS": "1",
+    }
+    settings = settings_from(env)
+    asyncio.run(ensure_topics(settings))
+    return env, settings
+
+
 def test_dashboard_shows_borders_posts_and_a_surge_turning_critical_live(
     service_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -91,12 +109,7 @@ def test_dashboard_shows_borders_posts_and_a_surge_turning_critical_live(
             }
         ]
     )
-    config = tmp_path / "crossings.toml"
-    config.write_text(static_config(scenario))
-    env = {**service_env, "BORDER_SURGE_CONFIG": str(config), "BORDER_SURGE_PARTITIONS": "3"}
-    env["BORDER_SURGE_DASHBOARD_REFRESH_SECONDS"] = "1"
-    settings = settings_from(env)
-    asyncio.run(ensure_topics(settings))
+    env, settings = _prepare(service_env, tmp_path, scenario)
     messages = list(generate(scenario))
     onset_ms = int(ONSET.timestamp() * 1000)
     calm = [m for m in messages if m.event_time_ms < onset_ms]
@@ -240,12 +253,7 @@ def test_dashboard_with_500_directions_renders_every_row_and_updates_in_place(
         for i in range(250)
     ]
     scenario = dashboard_scenario([], posts=posts, days=0.25)
-    config = tmp_path / "crossings.toml"
-    config.write_text(static_config(scenario))
-    env = {**service_env, "BORDER_SURGE_CONFIG": str(config), "BORDER_SURGE_PARTITIONS": "3"}
-    env["BORDER_SURGE_DASHBOARD_REFRESH_SECONDS"] = "1"
-    settings = settings_from(env)
-    asyncio.run(ensure_topics(settings))
+    env, settings = _prepare(service_env, tmp_path, scenario)
     messages = list(generate(scenario))
     last_ms = max(m.event_time_ms for m in messages)
 
