@@ -81,7 +81,8 @@ class Service:
             logging_config=None,
         )
         self.keyed_topic_name = keyed_events_topic(settings)
-        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+        # acks=False: the batch channels commit these topics' offsets (see streams/fastpath.py).
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "acks": False}
         self.events_topic = self.app.topic(settings.events_topic, **raw)
         self.keyed_topic = self.app.topic(self.keyed_topic_name, **raw)
         self.border_topic_name = border_buckets_topic(settings)

@@ -5,14 +5,27 @@ about 150 µs a record on this machine, most of the service's cost (see docs/ben
 For our raw-bytes topics we keep everything else Faust does (consumer group, assignment,
 offset commits, table recovery, rebalancing, flow control) and replace only the delivery:
 a lean per-partition callback appends the message to a buffer, and one task hands whole
-batches to the handler, then acknowledges them so Faust may commit their offsets.
+batches to the handler.
+
+Offsets of these topics are ours to commit, not Faust's: Faust's ack bookkeeping can stop
+committing a partition for good after a rebalance (a duplicate or a gap in its list of acked
+offsets, faust-streaming#318 and robinhood/faust#625, seen here when a worker of three was
+killed), which leaves the group's lag growing although every record was processed. The
+channel records, per partition, the offset after the last record its handler finished, and
+commits those every `broker_commit_interval`, before partitions are revoked, and at shutdown.
+
+Faust also drops records fetched while its flow is suspended (during recovery) and relies on
+seeking to the committed offset afterwards; a partition with no committed offset yet is not
+sought at all, so those records would be skipped. The channel seeks such partitions to their
+beginning (what `consumer_auto_offset_reset="earliest"` means) right after Faust's seek.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from mode import Service
@@ -25,6 +38,71 @@ MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 
 # The handler returns the records it left unprocessed (not acknowledged), or None for none.
 Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
+
+# Seconds a revocation or shutdown waits for the batch in hand before committing without it.
+IDLE_WAIT_SECONDS = 10.0
+
+
+class Progress:
+    """The offset to commit per partition: the one after the last record a handler finished.
+
+    Only moves forward, and never past a record the handler left for later: the records of
+    a partition before the first one left are done, the rest come again.
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[Any, int] = {}
+        self._dirty: set[Any] = set()
+
+    def done(self, batch: Iterable[Any], left: Iterable[Any] = ()) -> None:
+        first_left: dict[Any, int] = {}
+        for m in left:
+            first_left[m.tp] = min(first_left.get(m.tp, m.offset), m.offset)
+        for m in batch:
+            limit = first_left.get(m.tp)
+            if limit is not None and m.offset >= limit:
+                continue
+            if m.offset + 1 > self._next.get(m.tp, -1):
+                self._next[m.tp] = m.offset + 1
+                self._dirty.add(m.tp)
+
+    def take(self) -> dict[Any, int]:
+        """The offsets that moved since the last take."""
+        moved = {tp: self._next[tp] for tp in self._dirty}
+        self._dirty.clear()
+        return moved
+
+    def forget(self, tps: Iterable[Any]) -> None:
+        """Partitions that left: a later owner (maybe us again) starts from what Kafka has."""
+        for tp in tps:
+            self._next.pop(tp, None)
+            self._dirty.discard(tp)
+
+
+def _seek_uncommitted_to_beginning(consumer: Any, topics: set[str]) -> None:
+    """Wrap Faust's seek-to-committed so our partitions with no committed offset start over."""
+    ours: set[str] | None = getattr(consumer, "_batch_channel_topics", None)
+    if ours is not None:
+        ours.update(topics)
+        return
+    ours = consumer._batch_channel_topics = set(topics)
+    original = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        await original()
+        # Faust set the read offset of every assigned partition from its committed offset,
+        # None where there is none; those partitions' positions are wherever fetching got.
+        fresh = {
+            tp: 0
+            for tp in consumer.assignment()
+            if tp.topic in ours and consumer._read_offset.get(tp) is None
+        }
+        if fresh:
+            logger.info("no committed offset for %d partitions: reading from the start", len(fresh))
+            # Offset 0, or the log's start if retention removed it (auto_offset_reset).
+            await consumer.seek_wait(fresh)
+
+    consumer.perform_seek = perform_seek
 
 
 class BatchChannel(Service):
@@ -52,11 +130,24 @@ class BatchChannel(Service):
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.progress = Progress()
+        self.committed: dict[Any, int] = {}  # what this worker committed, per partition it holds
+        self.commit_interval = float(app.conf.broker_commit_interval)
+        self._committed_at = float("-inf")  # the first progress is committed at once
+
+    async def on_start(self) -> None:
+        _seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
 
     def install(self) -> None:
         """Subscribe the topic and route its partitions' records to this channel."""
         app = self.app
+        if self.topic.acks:
+            raise ValueError(f"{self.label}: the topic must be declared with acks=False")
         app.topics.add(self.topic)
+        app.on_partitions_revoked.connect(self._on_revoked, weak=False)
+        app.on_before_shutdown.connect(self._on_shutdown, weak=False)
         # Not handed to app.flow_control: it clears its queues when flow resumes, which can
         # come after recovery seeked to the committed offsets; records fetched in between
         # would be dropped while later ones were processed. We drop records only on revoke,
@@ -74,7 +165,6 @@ class BatchChannel(Service):
 
     async def _deliver(self, message: Any) -> None:
         await self.app.flow_control.acquire()
-        message.incref(1)
         self._buffer.append(message)
         self._buffered_bytes += len(message.value or b"")
         full = self._buffered_bytes >= MAX_BUFFERED_BYTES
@@ -90,6 +180,37 @@ class BatchChannel(Service):
             self._buffer = [m for m in self._buffer if m.tp not in tps]
             self._buffered_bytes = sum(len(m.value or b"") for m in self._buffer)
             self._space.set()
+            self.progress.forget(tps)
+            for tp in tps:
+                self.committed.pop(tp, None)
+
+    async def commit(self) -> None:
+        """Commit the offsets that moved, for the partitions this worker still holds."""
+        self._committed_at = time.monotonic()
+        consumer = self.app.consumer
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in self.progress.take().items() if tp in assigned}
+        if offsets and await consumer._commit(offsets):  # Faust's driver: its thread, errors
+            self.committed.update(offsets)
+
+    async def _settle(self) -> None:
+        """Let the batch in hand finish (bounded), then commit what is done."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=IDLE_WAIT_SECONDS)
+        except TimeoutError:
+            logger.warning("%s: a batch is still running; committing without it", self.label)
+        await self.commit()
+
+    async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
+        mine = {tp for tp in revoked if tp.topic in self.topic.topics}
+        if mine:
+            await self._settle()
+            self.progress.forget(mine)
+            for tp in mine:
+                self.committed.pop(tp, None)
+
+    async def _on_shutdown(self, sender: Any, **_: Any) -> None:
+        await self._settle()
 
     @Service.task
     async def _run(self) -> None:
@@ -99,6 +220,7 @@ class BatchChannel(Service):
                 try:
                     await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
                 except TimeoutError:
+                    await self._maybe_commit()
                     continue
             elif len(self._buffer) < self.batch_size and self._buffered_bytes < MAX_BUFFERED_BYTES:
                 # A partial batch: give it a moment to fill, never longer than batch_seconds.
@@ -114,20 +236,24 @@ class BatchChannel(Service):
                 continue
             assigned = self.app.consumer.assignment()
             batch = [m for m in batch if m.tp in assigned]
+            self._idle.clear()
             try:
                 left = await self.handler(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Unacknowledged, the batch is fetched again after the restart: nothing is lost.
+                # Not committed, the batch is fetched again after the restart: nothing is lost.
                 logger.exception("handler for %s failed; restarting the worker", self.topic)
                 await self.app.crash(exc)
                 return
-            consumer = self.app.consumer
-            skip = {id(m) for m in left} if left else set()
-            for message in batch:
-                if id(message) not in skip:
-                    message.ack(consumer)
+            finally:
+                self._idle.set()
+            self.progress.done(batch, left or ())
+            await self._maybe_commit()
+
+    async def _maybe_commit(self) -> None:
+        if time.monotonic() - self._committed_at >= self.commit_interval:
+            await self.commit()
 
     @property
     def label(self) -> str:

@@ -180,6 +180,7 @@ def consumer_lag(service: Any) -> dict[tuple[str, int], int]:
         return {}
     inputs = {service.settings.events_topic, service.keyed_topic_name, service.border_topic_name}
     out: dict[tuple[str, int], int] = {}
+    committed_by_us = {tp: o for ch in service.channels for tp, o in ch.committed.items()}
     try:
         assigned = consumer.assignment()
     except Exception:  # not started yet
@@ -193,7 +194,9 @@ def consumer_lag(service: Any) -> dict[tuple[str, int], int]:
             continue
         if end is None:
             continue
-        committed = consumer._committed_offset.get(tp) or 0
+        # Our batch channels commit these topics (streams/fastpath.py); before their first
+        # commit, what Faust read from Kafka at assignment.
+        committed = committed_by_us.get(tp) or consumer._committed_offset.get(tp) or 0
         out[(tp.topic, tp.partition)] = max(0, end - committed)
     return out
 

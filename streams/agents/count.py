@@ -112,9 +112,11 @@ class Counting:
         """
         todo: list[Any] = []
         expected = counter.next_offset
+        # After a seek back, records fetched again arrive behind later ones fetched before it.
+        batch = sorted(batch, key=lambda m: m.offset)
         for i, m in enumerate(batch):
             if expected is not None and m.offset < expected:
-                continue
+                continue  # counted already (or a second copy of one in this batch)
             if expected is not None and m.offset > expected:
                 return todo, batch[i:]
             todo.append(m)

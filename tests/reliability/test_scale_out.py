@@ -109,7 +109,13 @@ def test_scale_out_and_kill_one_of_three(service_env, tmp_path) -> None:
                     moved_at[p] = time.monotonic() - killed_at
             return len(moved_at) == PARTITIONS
 
-        wait_until(rebalanced, 180, interval=0.5, message="partitions not taken over")
+        try:
+            wait_until(rebalanced, 180, interval=0.5, message="partitions not taken over")
+        except AssertionError as exc:
+            now = asyncio.run(group_lag(bootstrap, settings.app_id, keyed))
+            tails = "\n".join(w.tail(40) for w in workers)
+            detail = f"moved {moved_at}, before {before}, now {now}"
+            raise AssertionError(f"{exc}: {detail}\n{tails}") from exc
         rebalance_s = max(moved_at.values())
 
         def caught_up() -> bool:

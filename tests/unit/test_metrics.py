@@ -42,21 +42,28 @@ def test_latency_is_taken_from_the_source_timestamp_header() -> None:
 
 def test_consumer_lag_is_log_end_minus_committed_for_input_topics_only() -> None:
     assigned = [
-        TP(topic="b.events", partition=0),  # committed 7 of 10
+        TP(topic="b.events", partition=0),  # committed 7 of 10 before this worker started
         TP(topic="b.events", partition=1),  # never committed: Faust keeps None
         TP(topic="b.events.by-crossing", partition=0),  # not fetched yet: unknown
         TP(topic="app-state-changelog", partition=0),  # not an input
+        TP(topic="b.events", partition=2),  # committed 5 at start, since then 9 by a channel
     ]
-    ends = {("b.events", 0): 10, ("b.events", 1): 4, ("app-state-changelog", 0): 99}
+    ends = {
+        ("b.events", 0): 10,
+        ("b.events", 1): 4,
+        ("app-state-changelog", 0): 99,
+        ("b.events", 2): 12,
+    }
     consumer = SimpleNamespace(
         assignment=lambda: assigned,
         highwater=lambda t: ends.get((t.topic, t.partition)),
-        _committed_offset={assigned[0]: 7, assigned[1]: None},
+        _committed_offset={assigned[0]: 7, assigned[1]: None, assigned[4]: 5},
     )
     service = SimpleNamespace(
         app=SimpleNamespace(consumer=consumer),
+        channels=[SimpleNamespace(committed={assigned[4]: 9})],
         settings=SimpleNamespace(events_topic="b.events"),
         keyed_topic_name="b.events.by-crossing",
         border_topic_name="b.buckets.by-border",
     )
-    assert consumer_lag(service) == {("b.events", 0): 3, ("b.events", 1): 4}
+    assert consumer_lag(service) == {("b.events", 0): 3, ("b.events", 1): 4, ("b.events", 2): 3}
