@@ -248,7 +248,9 @@ class BatchChannel(Service):
                 return
             finally:
                 self._idle.set()
-            self.progress.done(batch, left or ())
+            # A partition revoked meanwhile is another worker's now: not ours to commit.
+            assigned = self.app.consumer.assignment()
+            self.progress.done([m for m in batch if m.tp in assigned], left or ())
             await self._maybe_commit()
 
     async def _maybe_commit(self) -> None:
