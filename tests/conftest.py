@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import WorkerProcess
+
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 BOOTSTRAP = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
@@ -24,6 +26,14 @@ def kafka() -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"could not start the local Kafka broker:\n{proc.stderr}")
     return BOOTSTRAP
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_worker_outlives_the_session() -> Iterator[None]:
+    """A test that fails before its own cleanup must not leave a worker running on."""
+    yield
+    for worker in WorkerProcess.started:
+        worker.stop()
 
 
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:

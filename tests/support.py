@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -41,6 +41,8 @@ def settings_from(env: dict[str, str]) -> Any:
 class WorkerProcess:
     """`border-surge worker` in a subprocess, so tests can kill -9 it like a crash would."""
 
+    started: ClassVar[list[WorkerProcess]] = []  # stopped at the end of the session at last
+
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = {**os.environ, **env}
         self.port = int(env["BORDER_SURGE_WEB_PORT"])
@@ -57,6 +59,7 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
+        WorkerProcess.started.append(self)
         return self
 
     def url(self, path: str) -> str:

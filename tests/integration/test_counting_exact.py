@@ -66,12 +66,18 @@ def run_and_compare(
         published = {k: v["travellers"] for k, v in latest.items()}
         return must_have <= set(published) and all(published[k] == reference[k] for k in must_have)
 
-    wait_until(all_published, 240, interval=2, message=f"counts incomplete\n{worker.tail()}")
-    wrong = {k: (v, reference.get(k, 0)) for k, v in published.items() if v != reference.get(k, 0)}
-    assert wrong == {}, (
-        f"{len(wrong)} buckets differ from the reference, e.g. {list(wrong.items())[:5]}"
-    )
-    assert sum(reference[k] for k in must_have) > 0
+    try:
+        wait_until(all_published, 240, interval=2, message=f"counts incomplete\n{worker.tail()}")
+        wrong = {
+            k: (v, reference.get(k, 0)) for k, v in published.items() if v != reference.get(k, 0)
+        }
+        assert wrong == {}, (
+            f"{len(wrong)} buckets differ from the reference, e.g. {list(wrong.items())[:5]}"
+        )
+        assert sum(reference[k] for k in must_have) > 0
+    except BaseException:
+        worker.stop()  # the caller only stops the worker it gets back
+        raise
     return worker, reference
 
 
