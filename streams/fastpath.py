@@ -12,7 +12,8 @@ committing a partition for good after a rebalance (a duplicate or a gap in its l
 offsets, faust-streaming#318 and robinhood/faust#625, seen here when a worker of three was
 killed), which leaves the group's lag growing although every record was processed. The
 channel records, per partition, the offset after the last record its handler finished, and
-commits those every `broker_commit_interval`, before partitions are revoked, and at shutdown.
+commits those every `batch_size` records or `broker_commit_interval`, whichever comes first,
+before partitions are revoked, and at shutdown.
 
 Faust also drops records fetched while its flow is suspended (during recovery) and relies on
 seeking to the committed offset afterwards; a partition with no committed offset yet is not
@@ -136,6 +137,7 @@ class BatchChannel(Service):
         self.committed: dict[Any, int] = {}  # what this worker committed, per partition it holds
         self.commit_interval = float(app.conf.broker_commit_interval)
         self._committed_at = float("-inf")  # the first progress is committed at once
+        self._done_since_commit = 0
 
     async def on_start(self) -> None:
         _seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
@@ -187,6 +189,7 @@ class BatchChannel(Service):
     async def commit(self) -> None:
         """Commit the offsets that moved, for the partitions this worker still holds."""
         self._committed_at = time.monotonic()
+        self._done_since_commit = 0
         consumer = self.app.consumer
         assigned = consumer.assignment()
         offsets = {tp: o for tp, o in self.progress.take().items() if tp in assigned}
@@ -251,10 +254,16 @@ class BatchChannel(Service):
             # A partition revoked meanwhile is another worker's now: not ours to commit.
             assigned = self.app.consumer.assignment()
             self.progress.done([m for m in batch if m.tp in assigned], left or ())
+            self._done_since_commit += len(batch)
             await self._maybe_commit()
 
     async def _maybe_commit(self) -> None:
-        if time.monotonic() - self._committed_at >= self.commit_interval:
+        # Every batch_size records, as Faust's commit_every did, besides the interval: after a
+        # crash, ingest sends again what it had not committed, and counting's dedupe memory
+        # must still hold those ids (it keeps dedupe_hours of event time, which a fast replay
+        # crosses in seconds).
+        due = self._done_since_commit >= self.batch_size
+        if due or time.monotonic() - self._committed_at >= self.commit_interval:
             await self.commit()
 
     @property

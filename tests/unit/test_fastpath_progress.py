@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from streams.fastpath import Progress
 
@@ -77,3 +78,54 @@ def test_records_fetched_again_after_a_seek_back_are_counted_although_they_arriv
 def test_a_gap_leaves_the_rest_for_later_and_copies_are_counted_once() -> None:
     assert in_order(5, [3, 5, 5, 6, 9, 10]) == ([5, 6], [9, 10])
     assert in_order(None, [7, 7, 8]) == ([7, 8], [])
+
+
+class _Consumer:
+    def __init__(self, tps: set[str]) -> None:
+        self.tps = tps
+        self.commits: list[dict[str, int]] = []
+
+    def assignment(self) -> set[str]:
+        return self.tps
+
+    async def _commit(self, offsets: dict[str, int]) -> bool:
+        self.commits.append(dict(offsets))
+        return True
+
+
+def channel(consumer: _Consumer, batch_size: int = 3) -> Any:
+    from types import SimpleNamespace
+
+    from streams.fastpath import BatchChannel
+
+    app = SimpleNamespace(conf=SimpleNamespace(broker_commit_interval=3600.0), consumer=consumer)
+    topic = SimpleNamespace(topics=("t",), acks=False)
+    return BatchChannel(app, topic, handler=None, batch_size=batch_size, batch_seconds=0.1)  # type: ignore[arg-type]
+
+
+async def test_commits_every_batch_size_records_not_only_by_the_clock() -> None:
+    # After a crash, ingest sends again what it had not committed; counting's dedupe memory
+    # (hours of event time) must still hold those ids, so the count bounds what is re-sent.
+    consumer = _Consumer({"a"})
+    ch = channel(consumer)
+    ch.progress.done(msgs("a", 0))
+    ch._done_since_commit = 1
+    await ch._maybe_commit()  # the first progress goes at once
+    assert consumer.commits == [{"a": 1}]
+    ch.progress.done(msgs("a", 1, 2))
+    ch._done_since_commit = 2
+    await ch._maybe_commit()  # 2 < batch_size, and an hour to the next interval: not yet
+    assert len(consumer.commits) == 1
+    ch.progress.done(msgs("a", 3))
+    ch._done_since_commit = 3
+    await ch._maybe_commit()
+    assert consumer.commits[-1] == {"a": 4}
+    assert ch.committed == {"a": 4}
+
+
+async def test_commits_only_partitions_still_held() -> None:
+    consumer = _Consumer({"a"})
+    ch = channel(consumer)
+    ch.progress.done(msgs("a", 0) + msgs("b", 5))
+    await ch.commit()
+    assert consumer.commits == [{"a": 1}]
