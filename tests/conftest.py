@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import WorkerProcess
+from tests.support import WorkerProcess, worker_env
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
@@ -57,15 +57,5 @@ def unique_name() -> str:
 @pytest.fixture
 def service_env(kafka: str, unique_name: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for a worker with its own topics, consumer group and state."""
-    from tests.support import free_port
-
-    env = {
-        "BORDER_SURGE_BROKER": f"kafka://{kafka}",
-        "BORDER_SURGE_TOPIC_PREFIX": unique_name,
-        "BORDER_SURGE_APP_ID": unique_name,
-        "BORDER_SURGE_DATA_DIR": str(tmp_path / "data"),
-        "BORDER_SURGE_WEB_PORT": str(free_port()),
-        "BORDER_SURGE_PARTITIONS": "3",
-        "BORDER_SURGE_IDLE_CLOSE_SECONDS": "3",
-    }
+    env = worker_env({"BORDER_SURGE_BROKER": f"kafka://{kafka}"}, unique_name, tmp_path)
     yield env

@@ -58,6 +58,20 @@ _HOUR_PROFILE = [2, 1.5, 1, 1, 1.5, 2.5, 4, 5.5, 6.5, 7, 7, 7]
 _HOUR_PROFILE += [6.5, 6.5, 6.5, 6.5, 6, 5.5, 5, 4.5, 4, 3.5, 3, 2.5]
 
 
+def _post(
+    crossing: str, utc_offset: int, a: str, b: str, a_to_b: int, b_to_a: int
+) -> dict[str, Any]:
+    """A post with its two directions and their daily volumes."""
+    return {
+        "crossing_id": crossing,
+        "utc_offset_hours": utc_offset,
+        "directions": [
+            {"from_country": a, "to_country": b, "daily_volume": a_to_b},
+            {"from_country": b, "to_country": a, "daily_volume": b_to_a},
+        ],
+    }
+
+
 def dashboard_scenario(
     surges: list[dict[str, Any]], posts: list[dict[str, Any]] | None = None, days: float = 2
 ) -> Scenario:
@@ -65,38 +79,10 @@ def dashboard_scenario(
     hour of day is exact), no faults."""
     if posts is None:
         posts = [
-            {
-                "crossing_id": "kazbegi-upper-lars",
-                "utc_offset_hours": 4,
-                "directions": [
-                    {"from_country": "RU", "to_country": "GE", "daily_volume": 1600},
-                    {"from_country": "GE", "to_country": "RU", "daily_volume": 1400},
-                ],
-            },
-            {
-                "crossing_id": "vaalimaa",
-                "utc_offset_hours": 3,
-                "directions": [
-                    {"from_country": "RU", "to_country": "FI", "daily_volume": 1000},
-                    {"from_country": "FI", "to_country": "RU", "daily_volume": 900},
-                ],
-            },
-            {
-                "crossing_id": "nuijamaa",
-                "utc_offset_hours": 3,
-                "directions": [
-                    {"from_country": "RU", "to_country": "FI", "daily_volume": 600},
-                    {"from_country": "FI", "to_country": "RU", "daily_volume": 500},
-                ],
-            },
-            {
-                "crossing_id": "narva",
-                "utc_offset_hours": 3,
-                "directions": [
-                    {"from_country": "RU", "to_country": "EE", "daily_volume": 800},
-                    {"from_country": "EE", "to_country": "RU", "daily_volume": 700},
-                ],
-            },
+            _post("kazbegi-upper-lars", 4, "RU", "GE", 1600, 1400),
+            _post("vaalimaa", 3, "RU", "FI", 1000, 900),
+            _post("nuijamaa", 3, "RU", "FI", 600, 500),
+            _post("narva", 3, "RU", "EE", 800, 700),
         ]
     return parse_scenario(
         {

@@ -38,6 +38,19 @@ def settings_from(env: dict[str, str]) -> Any:
     return Settings(**fields)
 
 
+def worker_env(broker: dict[str, str], name: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for a worker with its own topics, consumer group, state and web port."""
+    return {
+        **broker,
+        "BORDER_SURGE_TOPIC_PREFIX": name,
+        "BORDER_SURGE_APP_ID": name,
+        "BORDER_SURGE_DATA_DIR": str(tmp_path / "data"),
+        "BORDER_SURGE_WEB_PORT": str(free_port()),
+        "BORDER_SURGE_PARTITIONS": "3",
+        "BORDER_SURGE_IDLE_CLOSE_SECONDS": "3",
+    }
+
+
 class WorkerProcess:
     """`border-surge worker` in a subprocess, so tests can kill -9 it like a crash would."""
 

@@ -19,7 +19,6 @@ from streams.kafka import client_kwargs, describe_connection
 from tests.conftest import KAFKA_SH, REPO
 from tests.support import (
     WorkerProcess,
-    free_port,
     latest_counts,
     produce,
     read_topic,
@@ -27,6 +26,7 @@ from tests.support import (
     settings_from,
     synthetic_events,
     wait_until,
+    worker_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -58,15 +58,7 @@ def secure_kafka() -> dict[str, str]:
 
 @pytest.fixture
 def secure_env(secure_kafka, unique_name: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        **secure_kafka,
-        "BORDER_SURGE_TOPIC_PREFIX": unique_name,
-        "BORDER_SURGE_APP_ID": unique_name,
-        "BORDER_SURGE_DATA_DIR": str(tmp_path / "data"),
-        "BORDER_SURGE_WEB_PORT": str(free_port()),
-        "BORDER_SURGE_PARTITIONS": "3",
-        "BORDER_SURGE_IDLE_CLOSE_SECONDS": "3",
-    }
+    return worker_env(secure_kafka, unique_name, tmp_path)
 
 
 def client_options(settings: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from streams.fastpath import Progress
+from streams.offsets import Progress
 
 
 @dataclass(frozen=True)
