@@ -16,7 +16,7 @@ from streams.dashboard.band import event_band
 from streams.detect.detector import SubjectDetector
 from streams.windows import to_rfc3339
 
-# The detector's floor for an expectation (streams/detect/detector.py, _MIN_EXPECTED).
+# The detector's floor for an expectation (streams/detect/judge.py, MIN_EXPECTED).
 _MIN_EXPECTED = 1.0
 
 Band = tuple[float, float, float] | None

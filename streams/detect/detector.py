@@ -3,48 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from streams.detect.baseline import Baseline, BucketHistory, DispersionEstimate, Interval, baseline
 from streams.detect.config import Thresholds
 from streams.detect.evidence import LongerWindow, capped_events, longer_windows, trimmed
-from streams.detect.lifecycle import Evaluation, Lifecycle, Severity, State, Status, Transition
-from streams.detect.significance import excess_p, shortfall_p
+from streams.detect.judge import MIN_EXPECTED, Window, judge
+from streams.detect.lifecycle import Lifecycle, State, Status, Transition
+from streams.detect.significance import excess_p
 from streams.detect.transitions import AlertTransition, Snapshot, View, alert_id
 
 __all__ = ["AlertTransition", "Snapshot", "SubjectDetector", "alert_id"]
 
-# Below one expected group per window the "expected" level is noise; floor it so ratios and
-# p-values stay finite where a post is usually empty.
-_MIN_EXPECTED = 1.0
 _DEFAULT_GROUP_SIZE = 2.0  # for a static baseline before any traffic says otherwise
 _MIN_GROUPS_SEEN = 20  # groups in the history before its mean group size is used
-# One-sided levels of the evidence a hysteresis crossing needs (see SubjectDetector._judge).
-# An episode is judged every 5 minutes for hours or days, so a level that noise reaches once
-# in a hundred windows is reached every night: at 1% up / 5% down a true x1.8 flapped between
-# warning and critical and even resolved (2022 scenario, RU-FI posts at night). Severity moves
-# on 1e-3 either way; resolving, which ends the episode, on 1%.
-_SEVERITY_EVIDENCE = 1e-3
-_DOWN_EVIDENCE = 0.01
-_LONG_DOWN_EVIDENCE = 0.05  # over the longer windows, which noise moves far less
-# Calm (and de-escalation) is judged only on windows expecting at least this many groups: a
-# quiet hour or two of a small post at night (4 groups where 14 were due) resolved a true x1.8.
-_MIN_CALM_EVENTS = 30.0
 _FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Window:
-    """The evaluated window: travellers and groups seen, and what the baseline expected."""
-
-    start: int
-    end: int
-    observed: int
-    expected: float
-    ratio: float
-    events: int
-    expected_events: float
 
 
 class SubjectDetector:
@@ -155,9 +128,9 @@ class SubjectDetector:
             return []
         cover = present / n_total
         expected = base.travellers * cover
-        ratio = observed / max(expected, _MIN_EXPECTED)
-        window = _Window(start, end, observed, expected, ratio, events, base.events * cover)
-        ev, p_value = self._judge(window, base)
+        ratio = observed / max(expected, MIN_EXPECTED)
+        window = Window(start, end, observed, expected, ratio, events, base.events * cover)
+        ev, p_value = judge(window, base, self)
         steps = lc.step(
             ev,
             pending_evaluations=th.pending_evaluations,
@@ -179,116 +152,10 @@ class SubjectDetector:
         )
         return out
 
-    def _judge(self, w: _Window, base: Baseline) -> tuple[Evaluation, float | None]:
-        """Turn one window into the verdicts the lifecycle needs (and the p-value, if computed).
-
-        Two ways to qualify, each needing its ratio at warning and p < max_p_value:
-
-        - groups (events): the arrival rate of groups, close to Poisson. The window's busiest
-          pending_evaluations - 1 buckets count at most _BURST_SD deviations above the mean of
-          the others, so a burst shorter than the pending time (a 5-minute spike) cannot fire
-          however large, without the downward bias of dropping the busiest bucket (a fifth of
-          a quiet hour at night). The evidence may come from the window itself or from a
-          longer window ending with it (_EVIDENCE_SPANS): a ramp builds its case over hours.
-        - travellers, counted in coach units and without the busiest buckets: a surge of
-          buses, which adds travellers but few groups.
-
-        Every other threshold crossing also needs evidence beyond the other edge of its
-        hysteresis band, so noise cannot flap a small post at night.
-        """
-        th = self.thresholds
-        lc = self.lifecycle
-        p_value = None
-        qualifies = critical = calm = below_critical = False
-        if th.enabled and w.observed >= th.min_count:
-            kw = {"rate_cv2": base.rate_cv2, "inflation": base.inflation}
-            e_exp = max(w.expected_events, _MIN_EXPECTED)
-            if w.events >= th.warning_ratio * e_exp:
-                capped = self._capped_events(w.end, th.window_ms)
-                if capped >= th.warning_ratio * e_exp:
-                    p_value = excess_p(capped, e_exp, unit=1.0, **kw)
-                    if p_value >= th.max_p_value:
-                        p_value = min(p_value, self._sustained_p(w.end))
-                    qualifies = p_value < th.max_p_value
-                    if capped >= th.critical_ratio * e_exp:
-                        level = e_exp * th.deescalate_ratio
-                        p_up = excess_p(capped, level, unit=1.0, **kw)
-                        critical = p_up < _SEVERITY_EVIDENCE
-            if w.ratio >= th.warning_ratio:
-                t_kept, _, frac = self._trimmed(w.end)
-                t_exp = max(base.travellers * frac, _MIN_EXPECTED)
-                if t_kept >= th.warning_ratio * t_exp:
-                    _, group_dispersion, _ = self.history.group_size()
-                    unit = max(group_dispersion, th.coach_size)
-                    p_trav = excess_p(t_kept, t_exp, unit=unit, **kw)
-                    p_value = p_trav if p_value is None else min(p_value, p_trav)
-                    qualifies = qualifies or p_trav < th.max_p_value
-                    if w.ratio >= th.critical_ratio:
-                        level = t_exp * th.deescalate_ratio
-                        p_crit = excess_p(t_kept, level, unit=unit, **kw)
-                        critical = critical or p_crit < _SEVERITY_EVIDENCE
-        if lc.state is State.FIRING:
-            if not th.enabled:
-                calm = True
-            else:
-                calm = self._below(
-                    w, base, th.resolve_ratio, th.warning_ratio, _DOWN_EVIDENCE, _LONG_DOWN_EVIDENCE
-                )
-                if lc.severity is Severity.CRITICAL:
-                    below_critical = self._below(
-                        w,
-                        base,
-                        th.deescalate_ratio,
-                        th.critical_ratio,
-                        _SEVERITY_EVIDENCE,
-                        _SEVERITY_EVIDENCE,
-                    )
-        ev = Evaluation(
-            window_start_ms=w.start,
-            window_end_ms=w.end,
-            qualifies=qualifies,
-            critical=critical,
-            calm=calm,
-            below_critical=below_critical,
-        )
-        return ev, p_value
-
-    def _below(
-        self,
-        w: _Window,
-        base: Baseline,
-        level: float,
-        travellers_limit: float,
-        alpha: float,
-        long_alpha: float,
-    ) -> bool:
-        """Groups significantly below `level` times expected, over the window (`alpha`) or a
-        longer one ending with it (`long_alpha`: a quiet hour at a small post says little, four
-        hours do, and a long window cannot dip by chance during a surge), and travellers under
-        the limit, so a surge of buses (many travellers, few groups) does not resolve while it
-        lasts."""
-        if w.ratio >= travellers_limit:
-            return False
-        e_exp = max(w.expected_events, _MIN_EXPECTED)
-        if w.events >= level * e_exp:
-            return False
-        kw = {"rate_cv2": base.rate_cv2, "inflation": base.inflation}
-        if (
-            e_exp >= _MIN_CALM_EVENTS
-            and shortfall_p(w.events, level * e_exp, unit=1.0, **kw) < alpha
-        ):
-            return True
-        for lw in self._longer_windows(w.end):
-            if lw.expected >= _MIN_CALM_EVENTS and lw.events < level * lw.expected:
-                kw = {"rate_cv2": lw.baseline.rate_cv2, "inflation": lw.baseline.inflation}
-                if shortfall_p(lw.events, level * lw.expected, unit=1.0, **kw) < long_alpha:
-                    return True
-        return False
-
-    def _capped_events(self, end: int, length: int) -> float:
+    def capped_events(self, end: int, length: int) -> float:
         return capped_events(self.history, end, length, self.thresholds.pending_evaluations - 1)
 
-    def _longer_windows(self, end: int) -> Iterator[LongerWindow]:
+    def longer_windows(self, end: int) -> Iterator[LongerWindow]:
         since = self.first_bucket_ms
         for _, episode_end in self.episodes:
             if episode_end is not None and (since is None or episode_end > since):
@@ -303,18 +170,18 @@ class SubjectDetector:
             burst_buckets=self.thresholds.pending_evaluations - 1,
         )
 
-    def _sustained_p(self, end: int) -> float:
+    def sustained_p(self, end: int) -> float:
         """Smallest events p-value over the longer windows ending now, each against its own
         baseline and with its bursts capped; a window counts only if its ratio reaches the
         resolve ratio (a long window barely above normal is no evidence of a surge)."""
         best = 1.0
-        for w in self._longer_windows(end):
+        for w in self.longer_windows(end):
             if w.capped >= self.thresholds.resolve_ratio * w.expected:
                 kw = {"rate_cv2": w.baseline.rate_cv2, "inflation": w.baseline.inflation}
                 best = min(best, excess_p(w.capped, w.expected, unit=1.0, **kw))
         return best
 
-    def _trimmed(self, end: int) -> tuple[int, int, float]:
+    def trimmed(self, end: int) -> tuple[int, int, float]:
         return trimmed(
             self.history, end, self.thresholds.window_ms, self.thresholds.pending_evaluations - 1
         )
