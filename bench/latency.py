@@ -1,9 +1,26 @@
-"""Latency in live mode: events at a steady rate, from the input record's append to counted.
+"""Latency in live mode: append -> counted for every event, append -> alert for every alert.
 
-`counted` is the moment the worker's state changelog received the partition's meta record
-covering the event (written after its counts and outputs, see docs/exactly-once.md): the event
-is then counted durably. The input append time travels with the re-keyed record (header
-x-source-timestamp); the meta record's timestamp is set by the worker's producer when sent.
+One fresh worker with the service's defaults, except the detection config and the lateness:
+
+* Detection config (written per run): every post direction and every border has a static
+  baseline equal to its calm rate, so alerts can fire in a live run of minutes instead of
+  after weeks of learning. Static baselines are a production feature (docs/detection.md).
+* Lateness (BENCH_LATENESS_SECONDS, default 60 s instead of 600 s): an event-time alert is
+  decidable only when its bucket closes, lateness after the bucket's end; a shorter lateness
+  shortens the run by 9 minutes and does not change the work done after the close.
+
+Traffic: 200 directions (bench/generate.py), `occurred_at` = now. Calm until the next
+5-minute boundary S after the worker is ready, then the directions of 9 borders (54 posts)
+send 3x their calm rate, and the total is BENCH_LATENCY_RATE (1,000) events/s. The detector
+needs two evaluations above the threshold (pending_evaluations), so they fire for the window
+ending at S + 10 min, decidable at S + 10 min + lateness; sending stops 30 s after that.
+
+* append -> counted: from the input record's append to the state changelog receiving the
+  partition's meta record that covers it (written after counts and outputs: counted durably),
+  for the events appended from S + 10 s on (the 1,000 events/s part).
+* append -> alert: from the append of the input record that made the alert's window decidable
+  (bench/decidable.py) to the alert record's append (its timestamp) and to a read_committed
+  reader receiving it (the transaction committed: what a subscriber sees).
 """
 
 from __future__ import annotations
@@ -22,42 +39,120 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from generate import directions
+from decidable import AlertSeen, PartitionClock, decidable_ms, percentile
+from generate import PAIRS, directions
 from kafka_util import Lag, delete_topics
 from worker import Worker
 
-WARMUP_S = 10.0
+BUCKET_S = 300
+SURGE_FACTOR = 3
+N_DIRECTIONS = 200
+MEAN_TRAVELLERS = 2.5  # travellers are 1, 2, 3, 4 in turn
+TAIL_S = 30.0
 
 
-async def _send(bootstrap: str, topic: str, rate: int, seconds: float) -> int:
+def surging(direction: tuple[str, str, str]) -> bool:
+    """The directions of the first 9 border pairs, in the order PAIRS names them."""
+    crossing, a, b = direction
+    return (a, b) in PAIRS[:9] and int(crossing.split("-")[1]) % len(PAIRS) < 9
+
+
+def _surging_subject(a: AlertSeen) -> bool:
+    if a.scope == "border":
+        return (a.from_country, a.to_country) in PAIRS[:9]
+    assert a.crossing_id is not None
+    return surging((a.crossing_id, a.from_country, a.to_country))
+
+
+def detection_config(calm_per_s: float) -> str:
+    """Static baselines at the calm rate: every direction and every border's sum of posts."""
+    per_hour = calm_per_s * MEAN_TRAVELLERS * 3600
+    posts: dict[str, int] = defaultdict(int)
+    for _, a, b in directions(N_DIRECTIONS):
+        posts[f"{a}-{b}"] += 1
+    lines = ["[defaults]", f"static_baseline = {per_hour:.1f}", ""]
+    for border, n in sorted(posts.items()):
+        lines += [f'[borders."{border}"]', f"static_baseline = {per_hour * n:.1f}", ""]
+    return "\n".join(lines)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def _follow(
+    bootstrap: str, topic: str, seen: dict[bytes, float], stop: asyncio.Event
+) -> None:
+    """Note when each alert record becomes visible to a read_committed subscriber."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.time()
+            for records in batch.values():
+                for r in records:
+                    seen.setdefault(r.value, now)
+    finally:
+        await consumer.stop()
+
+
+async def _live(
+    bootstrap: str, run_id: str, calm_per_s: float, surge_at: float, until: float, expected: int
+) -> tuple[int, dict[bytes, float]]:
+    """Send calm then surge traffic until `until`; returns events sent and alert visibility."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
     await producer.start()
+    seen: dict[bytes, float] = {}
+    stop = asyncio.Event()
+    follower = asyncio.create_task(_follow(bootstrap, f"{run_id}.alerts", seen, stop))
+    dirs = directions(N_DIRECTIONS)
+    calm = dirs
+    surge = [d for d in dirs for _ in range(SURGE_FACTOR if surging(d) else 1)]
     rng = random.Random(1)
-    dirs = directions(200)
+    topic = f"{run_id}.events"
     n = 0
     try:
-        t0 = time.monotonic()
-        tick = 0.01
-        while (elapsed := time.monotonic() - t0) < seconds:
-            due = int(elapsed * rate) + 1
+        t0 = time.time()
+        while (now := time.time()) < until:
+            # Events due by now at the rate of each phase (integrated, so bursts catch up).
+            calm_s = min(now, surge_at) - t0
+            surge_s = max(0.0, now - surge_at)
+            due = int(calm_s * calm_per_s * len(calm) + surge_s * calm_per_s * len(surge)) + 1
+            pool = surge if now >= surge_at else calm
+            stamp = _iso(now)
             while n < due:
-                c, a, b = dirs[rng.randrange(len(dirs))]
-                now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                c, a, b = pool[rng.randrange(len(pool))]
                 value = json.dumps(
-                    {"event_id": f"l-{n}", "crossing_id": c, "occurred_at": now,
+                    {"event_id": f"l-{n}", "crossing_id": c, "occurred_at": stamp,
                      "from_country": a, "to_country": b, "travellers": 1 + n % 4}
                 ).encode()  # fmt: skip
                 await producer.send(topic, value, c.encode())
                 n += 1
-            await asyncio.sleep(tick)
+            await asyncio.sleep(0.01)
         await producer.flush()
+        for _ in range(int(TAIL_S / 0.2)):  # the last alerts may still be on their way
+            if len(seen) >= expected:
+                break
+            await asyncio.sleep(0.2)
     finally:
+        stop.set()
+        await follower
         await producer.stop()
-    return n
+    return n, seen
 
 
-async def _read(bootstrap: str, topic: str) -> list:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def _scan(bootstrap: str, topic: str, isolation: str = "read_uncommitted") -> list:
+    """Every record of a topic, from the beginning to its end offsets as of now."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level=isolation
+    )
     await consumer.start()
     out = []
     try:
@@ -67,63 +162,153 @@ async def _read(bootstrap: str, topic: str) -> list:
         await lag.stop()
         consumer.assign(list(ends))
         await consumer.seek_to_beginning(*ends)
-        remaining = {tp: end for tp, end in ends.items() if end > 0}
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for tp, records in batch.items():
+        # The position, unlike the last record, also passes transaction markers.
+        behind = dict(ends)
+        while behind:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
                 out.extend(records)
-                if records and records[-1].offset + 1 >= remaining.get(tp, 0):
-                    remaining.pop(tp, None)
+            behind = {tp: end for tp, end in behind.items() if await consumer.position(tp) < end}
     finally:
         await consumer.stop()
     return out
 
 
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+def _ms(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _summary(name: str, values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {f"{name}_samples": 0}
+    return {
+        f"{name}_samples": len(values),
+        f"{name}_p50_s": round(percentile(values, 0.5), 3),
+        f"{name}_p99_s": round(percentile(values, 0.99), 3),
+        f"{name}_max_s": round(max(values), 3),
+        f"{name}_mean_s": round(statistics.fmean(values), 3),
+    }
 
 
 def measure(bootstrap: str, stamp: str) -> dict[str, object]:
     rate = int(os.environ.get("BENCH_LATENCY_RATE", "1000"))
-    seconds = float(os.environ.get("BENCH_LATENCY_SECONDS", "60"))
+    lateness = int(os.environ.get("BENCH_LATENESS_SECONDS", "60"))
+    n_surge = sum(1 for d in directions(N_DIRECTIONS) if surging(d))
+    calm_per_s = rate / (N_DIRECTIONS + (SURGE_FACTOR - 1) * n_surge)
+    expected_alerts = n_surge + 9  # every surging direction and its 9 borders, firing
     run_id = f"bench-latency-{stamp}"
-    w = Worker(bootstrap, run_id, f"{run_id}.events", Path(tempfile.mkdtemp(prefix=run_id)))
+    work = Path(tempfile.mkdtemp(prefix=run_id))
+    config = work / "crossings.toml"
+    config.write_text(detection_config(calm_per_s))
+    w = Worker(
+        bootstrap,
+        run_id,
+        f"{run_id}.events",
+        work,
+        BORDER_SURGE_CONFIG=str(config),
+        BORDER_SURGE_LATENESS_SECONDS=str(lateness),
+    )
     w.start()
     try:
         w.wait_ready(180)
-        t0 = time.time()
-        sent = asyncio.run(_send(bootstrap, f"{run_id}.events", rate, seconds))
-        achieved = sent / (time.time() - t0)
-        time.sleep(5)
-        keyed = asyncio.run(_read(bootstrap, f"{run_id}.events.by-crossing"))
-        meta = asyncio.run(_read(bootstrap, f"{run_id}-state-changelog"))
+        # At least 20 s of calm traffic first; the surge starts on a bucket boundary.
+        surge_at = (int(time.time() + 20) // BUCKET_S + 1) * BUCKET_S
+        until = surge_at + 2 * BUCKET_S + lateness + TAIL_S
+        print(
+            f"  latency: surge at {_iso(surge_at)}, sending until {_iso(until)} "
+            f"({(until - time.time()) / 60:.1f} min)",
+            file=sys.stderr,
+        )
+        sent, visible = asyncio.run(
+            _live(bootstrap, run_id, calm_per_s, surge_at, until, expected_alerts)
+        )
+        keyed = asyncio.run(_scan(bootstrap, f"{run_id}.events.by-crossing"))
+        meta = asyncio.run(_scan(bootstrap, f"{run_id}-state-changelog"))
+        alerts = asyncio.run(_scan(bootstrap, f"{run_id}.alerts", "read_committed"))
     finally:
         w.stop()
         asyncio.run(delete_topics(bootstrap, run_id))
+    res: dict[str, object] = {
+        "rate_asked": rate,
+        "lateness_s": lateness,
+        "events_sent": sent,
+        "surge_directions": n_surge,
+    }
+    res.update(_counted(keyed, meta, surge_at + 10))
+    res.update(_alerted(keyed, alerts, visible, lateness * 1000, surge_at, expected_alerts))
+    print(f"  latency: {res}", file=sys.stderr)
+    return res
+
+
+def _counted(keyed: list, meta: list, since_s: float) -> dict[str, float | int]:
     saved: dict[int, list[tuple[int, int]]] = defaultdict(list)  # partition -> (offset, ts)
     for m in meta:
         if m.key and m.key.endswith(b"|m"):
             saved[m.partition].append((json.loads(m.value)["offset"], m.timestamp))
+    for marks in saved.values():
+        marks.sort()
     lat: list[float] = []
     for r in keyed:
         src = int(dict(r.headers)["x-source-timestamp"])
-        if src < (t0 + WARMUP_S) * 1000:
+        if src < since_s * 1000:
             continue
-        marks = sorted(saved[r.partition])
+        marks = saved[r.partition]
         i = bisect.bisect_left(marks, (r.offset, -1))
         if i < len(marks):
             lat.append((marks[i][1] - src) / 1000)
-    res = {
-        "rate_asked": rate,
-        "rate_sent": round(achieved, 1),
-        "seconds": seconds,
-        "warmup_s": WARMUP_S,
-        "events_measured": len(lat),
-        "append_to_counted_p50_s": round(_pct(lat, 0.5), 3),
-        "append_to_counted_p99_s": round(_pct(lat, 0.99), 3),
-        "append_to_counted_max_s": round(max(lat), 3),
-        "append_to_counted_mean_s": round(statistics.fmean(lat), 3),
+    return _summary("append_to_counted", lat)
+
+
+def _alerted(
+    keyed: list,
+    alerts: list,
+    visible: dict[bytes, float],
+    lateness_ms: int,
+    surge_at: float,
+    expected: int,
+) -> dict[str, object]:
+    clocks: dict[int, PartitionClock] = defaultdict(PartitionClock)
+    partition_of: dict[str, int] = {}
+    posts: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in sorted(keyed, key=lambda r: (r.partition, r.offset)):
+        ev = json.loads(r.value)
+        partition_of[ev["crossing_id"]] = r.partition
+        posts[(ev["from_country"], ev["to_country"])].add(ev["crossing_id"])
+        clocks[r.partition].add(_ms(ev["occurred_at"]), int(dict(r.headers)["x-source-timestamp"]))
+    to_append: list[float] = []
+    to_visible: list[float] = []
+    undecided = 0
+    calm_alerts = 0
+    for r in alerts:
+        a = json.loads(r.value)
+        if a["status"] != "firing":
+            continue
+        seen = AlertSeen(
+            a["scope"],
+            a["crossing_id"],
+            a["from_country"],
+            a["to_country"],
+            _ms(a["window_end"]),
+            r.timestamp,
+            int(visible[r.value] * 1000) if r.value in visible else None,
+        )
+        if not _surging_subject(seen):
+            calm_alerts += 1
+        decided = decidable_ms(seen, lateness_ms, clocks, partition_of, posts)
+        if decided is None:
+            undecided += 1
+            continue
+        to_append.append((seen.append_ms - decided) / 1000)
+        if seen.visible_ms is not None:
+            to_visible.append((seen.visible_ms - decided) / 1000)
+    firing = sum(1 for r in alerts if json.loads(r.value)["status"] == "firing")
+    return {
+        "alerts_expected": expected,
+        "alerts_firing": firing,
+        "alerts_on_calm_directions": calm_alerts,
+        "alerts_not_decidable_from_input": undecided,
+        "first_alert_after_surge_s": round(min(r.timestamp for r in alerts) / 1000 - surge_at, 1)
+        if alerts
+        else None,
+        **_summary("decidable_to_alert_appended", to_append),
+        **_summary("decidable_to_alert_visible", to_visible),
     }
-    print(f"  latency: {res}", file=sys.stderr)
-    return res
