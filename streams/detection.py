@@ -58,21 +58,38 @@ class Alerting:
 
 @dataclass
 class BorderState:
-    """Posts of one border and the buckets still waiting for some of them."""
+    """Posts of one border and the buckets still waiting for some of them.
+
+    Change `pending` only through `report` and `take`: each pending bucket's JSON is kept
+    until the bucket changes. A border whose posts are far apart in event time (a replay, its
+    posts on partitions read at different paces) holds days of pending buckets, and encoding
+    all of them again for every batch took 38% of a worker's time (docs/benchmarks.md).
+    """
 
     first_bucket: dict[Direction, int] = field(default_factory=dict)
     pending: dict[int, dict[Direction, tuple[int, int]]] = field(default_factory=dict)
+    _encoded: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def report(self, start_ms: int, direction: Direction, travellers: int, events: int) -> None:
+        self.pending.setdefault(start_ms, {})[direction] = (travellers, events)
+        self._encoded.pop(start_ms, None)
+
+    def take(self, start_ms: int) -> dict[Direction, tuple[int, int]]:
+        """Remove a complete bucket's reports from the pending ones."""
+        self._encoded.pop(start_ms, None)
+        return self.pending.pop(start_ms)
 
     def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "posts": [[*d, s] for d, s in sorted(self.first_bucket.items())],
-                "pending": {
-                    str(b): [[*d, t, e] for d, (t, e) in sorted(r.items())]
-                    for b, r in sorted(self.pending.items())
-                },
-            }
-        ).encode()
+        buckets = []
+        for start in sorted(self.pending):
+            text = self._encoded.get(start)
+            if text is None:
+                rows = sorted(self.pending[start].items())
+                text = self._encoded[start] = json.dumps([[*d, t, e] for d, (t, e) in rows])
+            buckets.append(f'"{start}": {text}')
+        posts = json.dumps([[*d, s] for d, s in sorted(self.first_bucket.items())])
+        # What json.dumps of {"posts": ..., "pending": {...}} writes, byte for byte.
+        return f'{{"posts": {posts}, "pending": {{{", ".join(buckets)}}}}}'.encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> BorderState:
@@ -156,7 +173,7 @@ class DetectPartition:
             )
             result.dirty_days.add((border, r.start_ms - r.start_ms % DAY_MS))
             return
-        state.pending.setdefault(r.start_ms, {})[d] = (r.travellers, r.events)
+        state.report(r.start_ms, d, r.travellers, r.events)
         self._complete(border, state, bdet, result)
 
     def _complete(
@@ -177,9 +194,9 @@ class DetectPartition:
             expected = [p for p, first in state.first_bucket.items() if first <= start]
             if any(p not in reports for p in expected):
                 return
+            state.take(start)
             travellers = sum(t for t, _ in reports.values())
             events = sum(e for _, e in reports.values())
-            del state.pending[start]
             for t in bdet.on_bucket_closed(start, travellers, events):
                 result.alerts.append(Alerting(t, "border", None, src, dst))
             result.dirty_subjects.add(border)

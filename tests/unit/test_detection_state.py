@@ -7,7 +7,7 @@ import random
 
 from streams.detect import DetectConfig, SubjectDetector, Thresholds
 from streams.detect.history import BucketHistory
-from streams.detection import DetectPartition
+from streams.detection import BorderState, DetectPartition
 
 BUCKET_MS = 300_000
 DAY_MS = 86_400_000
@@ -54,3 +54,29 @@ def test_stored_days_restore_the_same_history() -> None:
         assert restored.get(start) == kept.get(start)
         if kept.get(start) is not None:
             assert kept.get(start) == stored[start]
+
+
+def test_a_border_state_encodes_as_json_of_all_its_buckets_after_any_changes() -> None:
+    """The kept per-bucket encodings never go stale: equal to encoding everything anew."""
+    rng = random.Random(5)
+    posts = [(f"p{i}", "RU", "GE") for i in range(6)]
+    state = BorderState()
+    for step in range(2000):
+        start = T0 + rng.randrange(40) * BUCKET_MS
+        if state.pending and rng.random() < 0.2:
+            state.take(rng.choice(sorted(state.pending)))
+        else:
+            post = rng.choice(posts)
+            state.first_bucket.setdefault(post, start)
+            state.report(start, post, rng.randrange(100), rng.randrange(10))
+        if step % 7 == 0:
+            expected = {
+                "posts": [[*d, s] for d, s in sorted(state.first_bucket.items())],
+                "pending": {
+                    str(b): [[*d, t, e] for d, (t, e) in sorted(rows.items())]
+                    for b, rows in sorted(state.pending.items())
+                },
+            }
+            assert state.to_json() == json.dumps(expected).encode()
+            restored = BorderState.from_json(state.to_json())
+            assert (restored.first_bucket, restored.pending) == (state.first_bucket, state.pending)
