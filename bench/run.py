@@ -140,10 +140,11 @@ def main() -> int:
         result["input"] = {"topic": topic, "travellers": total}
         result["throughput"] = throughput(bootstrap, topic, events, runs, stamp, faust_cap)
         result["throughput"]["config"] = result["config"]
+        result["throughput"]["commit"] = commit
     for part in ("latency", "recovery", "memory", "scaling"):
         if part in parts:
             module = __import__(part)
-            result[part] = module.measure(bootstrap, stamp)
+            result[part] = {**module.measure(bootstrap, stamp), "commit": commit}
     result["load_average_at_end"] = [round(x, 2) for x in load_average()]
     result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     out_dir = HERE / "results"
