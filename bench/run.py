@@ -3,7 +3,9 @@
 Environment: BENCH_EVENTS (1,000,000), BENCH_DIRECTIONS (200), BENCH_DAYS (14), BENCH_RUNS (3),
 BENCH_FAUST_EVENTS (20,000: textbook Faust reads only this many of the records),
 BENCH_PARTS (throughput,latency,recovery,memory,scaling), KAFKA_PORT (9092),
-BENCH_RESULTS (bench/results/<date>-<host>.json; parts run the same day are merged into it).
+BENCH_RESULTS (bench/results/<date>-<host>.json; parts run the same day are merged into it),
+BENCH_CONTENDERS (all four), BENCH_LATENCY_RATE (1,000 events/s in the latency part),
+BENCH_LATENESS_SECONDS (60: the latency part's worker lateness, see bench/latency.py).
 """
 
 from __future__ import annotations
