@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -45,6 +45,8 @@ from decidable import AlertSeen, PartitionClock, decidable_ms, percentile
 from generate import PAIRS, directions
 from kafka_util import Lag, delete_topics
 from worker import Worker
+
+from streams.windows import to_rfc3339
 
 BUCKET_S = 300
 SURGE_FACTOR = 3
@@ -77,10 +79,6 @@ def detection_config(calm_per_s: float) -> str:
     for border, n in sorted(posts.items()):
         lines += [f'[borders."{border}"]', f"static_baseline = {per_hour * n:.1f}", ""]
     return "\n".join(lines)
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def _follow(
@@ -129,7 +127,7 @@ async def _live(
             surge_s = max(0.0, now - surge_at)
             due = int(calm_s * calm_per_s * len(calm) + surge_s * calm_per_s * len(surge)) + 1
             pool = surge if now >= surge_at else calm
-            stamp = _iso(now)
+            stamp = to_rfc3339(int(now * 1000))
             while n < due:
                 c, a, b = pool[rng.randrange(len(pool))]
                 value = json.dumps(
@@ -221,7 +219,8 @@ def measure(bootstrap: str, stamp: str) -> dict[str, object]:
         timer = threading.Timer(surge_at + 10 - time.time(), lambda: since.update(_histogram(w)))
         timer.start()
         print(
-            f"  latency: surge at {_iso(surge_at)}, sending until {_iso(until)} "
+            f"  latency: surge at {to_rfc3339(surge_at * 1000)}, "
+            f"sending until {to_rfc3339(int(until * 1000))} "
             f"({(until - time.time()) / 60:.1f} min)",
             file=sys.stderr,
         )
@@ -298,10 +297,12 @@ def _alerted(
     to_visible: list[float] = []
     undecided = 0
     calm_alerts = 0
+    firing = 0
     for r in alerts:
         a = json.loads(r.value)
         if a["status"] != "firing":
             continue
+        firing += 1
         seen = AlertSeen(
             a["scope"],
             a["crossing_id"],
@@ -320,7 +321,6 @@ def _alerted(
         to_append.append((seen.append_ms - decided) / 1000)
         if seen.visible_ms is not None:
             to_visible.append((seen.visible_ms - decided) / 1000)
-    firing = sum(1 for r in alerts if json.loads(r.value)["status"] == "firing")
     return {
         "alerts_expected": expected,
         "alerts_firing": firing,

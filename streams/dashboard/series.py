@@ -14,10 +14,8 @@ from typing import Any
 
 from streams.dashboard.band import event_band
 from streams.detect.detector import SubjectDetector
+from streams.detect.evidence import MIN_EXPECTED
 from streams.windows import to_rfc3339
-
-# The detector's floor for an expectation (streams/detect/judge.py, MIN_EXPECTED).
-_MIN_EXPECTED = 1.0
 
 Band = tuple[float, float, float] | None
 """(expected, lower, upper) travellers of one window end; None without a baseline."""
@@ -69,12 +67,12 @@ def band_at(det: SubjectDetector, end_ms: int) -> Band:
         return None
     cover = present / (th.window_ms // history.bucket_ms)
     expected = base.travellers * cover
-    events = max(base.events * cover, _MIN_EXPECTED)
+    events = max(base.events * cover, MIN_EXPECTED)
     group = base.travellers / base.events if base.events > 0 else 1.0
     lo_e, hi_e = event_band(
         round(events, 3), round(base.rate_cv2, 6), round(base.inflation, 6), th.max_p_value
     )
-    upper = max(th.warning_ratio * max(expected, _MIN_EXPECTED), hi_e * group)
+    upper = max(th.warning_ratio * max(expected, MIN_EXPECTED), hi_e * group)
     return expected, lo_e * group, upper
 
 

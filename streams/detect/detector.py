@@ -7,8 +7,14 @@ from typing import Any
 
 from streams.detect.baseline import Baseline, BucketHistory, DispersionEstimate, Interval, baseline
 from streams.detect.config import Thresholds
-from streams.detect.evidence import LongerWindow, capped_events, longer_windows, trimmed
-from streams.detect.judge import MIN_EXPECTED, Window, judge
+from streams.detect.evidence import (
+    MIN_EXPECTED,
+    LongerWindow,
+    capped_events,
+    longer_windows,
+    trimmed,
+)
+from streams.detect.judge import Window, judge
 from streams.detect.lifecycle import Lifecycle, State, Status, Transition
 from streams.detect.significance import excess_p
 from streams.detect.transitions import AlertTransition, Snapshot, View, alert_id

@@ -17,7 +17,9 @@ from streams.detect.history import BucketHistory
 EVIDENCE_SPANS = (2, 4, 8)
 # A burst bucket counts at most this many Poisson deviations above the other buckets' mean.
 BURST_SD = 3.0
-_MIN_EXPECTED = 1.0
+# Below one expected group per window the "expected" level is noise; floor it so ratios and
+# p-values stay finite where a post is usually empty.
+MIN_EXPECTED = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ def longer_windows(
             return
         _, events, present = history.window_sum(end, length)
         cover = present * history.bucket_ms / length
-        expected = max(found.events * cover, _MIN_EXPECTED)
+        expected = max(found.events * cover, MIN_EXPECTED)
         capped = capped_events(history, end, length, burst_buckets)
         yield LongerWindow(events, capped, expected, found)
 

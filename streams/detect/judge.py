@@ -13,13 +13,10 @@ from typing import Protocol
 
 from streams.detect.baseline import Baseline, BucketHistory
 from streams.detect.config import Thresholds
-from streams.detect.evidence import LongerWindow
+from streams.detect.evidence import MIN_EXPECTED, LongerWindow
 from streams.detect.lifecycle import Evaluation, Lifecycle, Severity, State
 from streams.detect.significance import excess_p, shortfall_p
 
-# Below one expected group per window the "expected" level is noise; floor it so ratios and
-# p-values stay finite where a post is usually empty.
-MIN_EXPECTED = 1.0
 # One-sided levels of the evidence a hysteresis crossing needs (see judge).
 # An episode is judged every 5 minutes for hours or days, so a level that noise reaches once
 # in a hundred windows is reached every night: at 1% up / 5% down a true x1.8 flapped between
