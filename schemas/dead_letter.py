@@ -19,6 +19,9 @@ class DeadLetterReason(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     FUTURE_EVENT = "future_event"  # occurred_at far ahead of the record's append time
     EXPIRED = "expired"  # older than the kept history: its bucket no longer exists
+    # A record batch that could not be decoded (unknown codec, bad CRC): its records are not
+    # in the dead letter; x-source-offset and x-source-last-offset name the skipped range.
+    UNREADABLE_BATCH = "unreadable_batch"
 
 
 HEADER_ERROR = "x-error"
@@ -26,6 +29,7 @@ HEADER_ERROR_REASON = "x-error-reason"
 HEADER_SOURCE_TOPIC = "x-source-topic"
 HEADER_SOURCE_PARTITION = "x-source-partition"
 HEADER_SOURCE_OFFSET = "x-source-offset"
+HEADER_SOURCE_LAST_OFFSET = "x-source-last-offset"  # unreadable_batch: the range's last offset
 
 
 def source_headers(topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
@@ -66,4 +70,16 @@ def dead_letter_headers(
         (HEADER_ERROR, detail.encode("utf-8", "replace")),
         (HEADER_ERROR_REASON, reason.value.encode()),
         *source_headers(topic, partition, offset),
+    ]
+
+
+def unreadable_batch_headers(
+    detail: str, topic: str, partition: int, first_offset: int, last_offset: int
+) -> list[tuple[str, bytes]]:
+    """Headers of the dead letter that stands for a skipped, undecodable batch."""
+    return [
+        *dead_letter_headers(
+            DeadLetterReason.UNREADABLE_BATCH, detail, topic, partition, first_offset
+        ),
+        (HEADER_SOURCE_LAST_OFFSET, str(last_offset).encode()),
     ]

@@ -8,10 +8,12 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from streams.fastpath import BatchChannel
+from schemas.dead_letter import DeadLetterReason, unreadable_batch_headers
+from streams import unreadable
+from streams.fastpath import BatchChannel, SkippedBatch
 from streams.kafka import faust_credentials
 from streams.metrics import Metrics
-from streams.outbox import Outbox
+from streams.outbox import Outbox, Record
 from streams.settings import Settings
 from streams.topics import MAX_REQUEST_BYTES, border_buckets_topic, keyed_events_topic
 
@@ -56,6 +58,8 @@ class Service:
         self.settings = settings
         self.metrics = metrics or Metrics()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        unreadable.install()  # before any consumer exists: an undecodable batch never kills it
+        unreadable.add_listener(self._count_unreadable)
         self.app = faust.App(
             settings.app_id,
             broker=settings.broker,
@@ -69,6 +73,7 @@ class Service:
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             producer_max_request_size=MAX_REQUEST_BYTES,
+            producer_compression_type=settings.compression_type,
             broker_session_timeout=settings.session_timeout_seconds,
             consumer_group_instance_id=settings.group_instance_id,
             broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
@@ -129,7 +134,7 @@ class Service:
 
             self.app.add_dependency(AlertmanagerBridge(settings, self.metrics))
 
-    def batch_channel(self, topic: Any, handler: Any) -> BatchChannel:
+    def batch_channel(self, topic: Any, handler: Any, *, with_skips: bool = False) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""
         channel = BatchChannel(
             self.app,
@@ -137,11 +142,33 @@ class Service:
             handler,
             batch_size=self.settings.batch_size,
             batch_seconds=self.settings.batch_seconds,
+            on_unreadable=self.dead_letter_skipped,
+            with_skips=with_skips,
         )
         channel.install()
         self.app.add_dependency(channel)
         self.channels.append(channel)
         return channel
+
+    async def dead_letter_skipped(self, skipped: list[SkippedBatch]) -> None:
+        """One dead letter per undecodable batch, naming its offsets (it holds no records)."""
+        records = []
+        for s in skipped:
+            detail = (
+                f"record batch could not be decoded ({s.reason}); offsets {s.first_offset} to "
+                f"{s.offset} of {s.topic}[{s.partition}] were skipped"
+            )
+            headers = unreadable_batch_headers(
+                detail, s.topic, s.partition, s.first_offset, s.offset
+            )
+            records.append(Record(self.settings.dlq_topic, None, b"", headers=headers))
+            self.metrics.dead_lettered.labels(DeadLetterReason.UNREADABLE_BATCH.value).inc()
+        await self.outbox.write(records)
+
+    def _count_unreadable(self, batch: unreadable.UnreadableBatch) -> None:
+        # Any consumer of this process, the fetcher's thread included: counters are thread-safe.
+        self.metrics.unreadable_batches.labels(batch.topic).inc()
+        self.metrics.unreadable_offsets.labels(batch.topic).inc(batch.records)
 
     @property
     def outbox(self) -> Outbox:

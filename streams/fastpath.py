@@ -19,6 +19,12 @@ Faust also drops records fetched while its flow is suspended (during recovery) a
 seeking to the committed offset afterwards; a partition with no committed offset yet is not
 sought at all, so those records would be skipped. The channel seeks such partitions to their
 beginning (what `consumer_auto_offset_reset="earliest"` means) right after Faust's seek.
+
+A record batch that cannot be decoded is skipped by the fetcher, which hands out a marker
+record in its place (streams/unreadable.py). The channel turns it into a `SkippedBatch`, passes
+those to `on_unreadable` (which dead-letters them) before the handler sees the batch, and
+commits past them like any record. A handler that keeps its own offset bookkeeping (counting)
+asks to see them too (`with_skips`).
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from mode import Service
 
+from streams import unreadable
 from streams.offsets import Progress
 
 logger = logging.getLogger(__name__)
@@ -44,6 +52,35 @@ Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
 # Seconds a revocation or shutdown waits for the batch in hand before committing without it.
 IDLE_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedBatch:
+    """Stands in a batch for offsets first_offset..offset that could not be decoded."""
+
+    tp: Any
+    first_offset: int
+    offset: int  # the last skipped offset: committing after it moves past the whole range
+    reason: str
+    key: None = None
+    value: None = None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    timestamp: float = 0.0
+
+    @property
+    def topic(self) -> str:
+        return str(self.tp.topic)
+
+    @property
+    def partition(self) -> int:
+        return int(self.tp.partition)
+
+
+def is_skipped(message: Any) -> bool:
+    return type(message) is SkippedBatch
+
+
+SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
 
 
 def _seek_uncommitted_to_beginning(consumer: Any, topics: set[str]) -> None:
@@ -83,12 +120,17 @@ class BatchChannel(Service):
         *,
         batch_size: int,
         batch_seconds: float,
+        on_unreadable: SkipHandler | None = None,
+        with_skips: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.app = app
         self.topic = topic
         self.handler = handler
+        self.on_unreadable = on_unreadable
+        self.with_skips = with_skips
+
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.max_buffered = batch_size * 4
@@ -114,6 +156,8 @@ class BatchChannel(Service):
         if self.topic.acks:
             raise ValueError(f"{self.label}: the topic must be declared with acks=False")
         app.topics.add(self.topic)
+        unreadable.install()
+        unreadable.claim(set(self.topic.topics))
         app.on_partitions_revoked.connect(self._on_revoked, weak=False)
         app.on_before_shutdown.connect(self._on_shutdown, weak=False)
         # Not handed to app.flow_control: it clears its queues when flow resumes, which can
@@ -133,6 +177,10 @@ class BatchChannel(Service):
 
     async def _deliver(self, message: Any) -> None:
         await self.app.flow_control.acquire()
+        if message.value is None:
+            marker = unreadable.marker_of(message)
+            if marker is not None:
+                message = SkippedBatch(message.tp, marker[0], message.offset, marker[1])
         self._buffer.append(message)
         self._buffered_bytes += len(message.value or b"")
         full = self._buffered_bytes >= MAX_BUFFERED_BYTES
@@ -207,7 +255,7 @@ class BatchChannel(Service):
             batch = [m for m in batch if m.tp in assigned]
             self._idle.clear()
             try:
-                left = await self.handler(batch)
+                left = await self._handle(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -222,6 +270,16 @@ class BatchChannel(Service):
             self.progress.done([m for m in batch if m.tp in assigned], left or ())
             self._done_since_commit += len(batch)
             await self._maybe_commit()
+
+    async def _handle(self, batch: list[Any]) -> list[Any] | None:
+        skipped = [m for m in batch if is_skipped(m)]
+        if not skipped:
+            return await self.handler(batch)
+        if self.on_unreadable is not None:
+            await self.on_unreadable(skipped)
+        if not self.with_skips:
+            batch = [m for m in batch if not is_skipped(m)]
+        return await self.handler(batch) if batch else None
 
     async def _maybe_commit(self) -> None:
         # Every batch_size records, as Faust's commit_every did, besides the interval: after a

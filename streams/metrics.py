@@ -56,6 +56,18 @@ class Metrics:
         self.late = Counter(
             "border_events_late", "Events counted into an already published bucket.", registry=r
         )
+        self.unreadable_batches = Counter(
+            "border_unreadable_batches",
+            "Record batches skipped because they could not be decoded (codec, CRC, format).",
+            ["topic"],
+            registry=r,
+        )
+        self.unreadable_offsets = Counter(
+            "border_unreadable_offsets",
+            "Offsets inside the skipped unreadable batches.",
+            ["topic"],
+            registry=r,
+        )
         self.buckets_closed = Counter(
             "border_buckets_closed",
             "Bucket records published (first and corrections).",

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         "partitions back at once instead of after the session timeout. Unique per worker.",
     )
     batch_size: int = Field(2000, ge=1, le=100_000)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "lz4",
+        description="Codec of the service's own producers. Input in any of the five is read.",
+    )
     batch_seconds: float = Field(0.2, gt=0, le=10)
 
     dashboard_refresh_seconds: float = Field(
@@ -121,6 +125,11 @@ class Settings(BaseSettings):
         if not value or any(v <= 0 for v in value):
             raise ValueError("window_minutes needs at least one positive number of minutes")
         return value
+
+    @property
+    def compression_type(self) -> str | None:
+        """The codec as aiokafka and Faust name it (None for no compression)."""
+        return None if self.compression == "none" else self.compression
 
     @cached_property
     def bootstrap_servers(self) -> str:

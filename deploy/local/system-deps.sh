@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and checks use, only those missing (idempotent):
 # Chromium and ChromeDriver (dashboard end-to-end test), promtool (deploy/prometheus checks),
-# Alertmanager (bridge tests), openssl (the secure broker's throw-away CA).
+# Alertmanager (bridge tests), openssl (the secure broker's throw-away CA), kcat and jq (input
+# from a client that is not ours: compression codecs, unreadable batches, consumer examples).
 #
 #   deploy/local/system-deps.sh            # everything
 #   deploy/local/system-deps.sh prometheus # only what `make check-deploy` needs
@@ -14,9 +15,11 @@ declare -A marker=(
   [prometheus]=/usr/bin/promtool
   [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager
   [openssl]=/usr/bin/openssl
+  [kcat]=/usr/bin/kcat
+  [jq]=/usr/bin/jq
 )
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium chromium-driver prometheus prometheus-alertmanager openssl)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium chromium-driver prometheus prometheus-alertmanager openssl kcat jq)
 
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -15,6 +15,7 @@ from schemas.event import InvalidEvent, parse_event
 from streams import state
 from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
 from streams.detection import encode_report
+from streams.fastpath import is_skipped
 from streams.metrics import source_timestamp_s
 from streams.outbox import Record
 from streams.records import count_record
@@ -117,7 +118,9 @@ class Counting:
         for i, m in enumerate(batch):
             if expected is not None and m.offset < expected:
                 continue  # counted already (or a second copy of one in this batch)
-            if expected is not None and m.offset > expected:
+            # A skipped, undecodable batch covers first_offset..offset (streams/unreadable.py).
+            first = m.first_offset if is_skipped(m) else m.offset
+            if expected is not None and first > expected:
                 return todo, batch[i:]
             todo.append(m)
             expected = m.offset + 1
@@ -144,6 +147,8 @@ class Counting:
         counted: list[CountedEvent] = []
         outputs: list[Record] = []
         for m in messages:
+            if is_skipped(m):
+                continue  # dead-lettered by the channel; only its offsets matter here
             try:
                 ev = parse_event(m.value)
             except InvalidEvent as exc:  # ingest validated it; only a foreign producer gets here
@@ -175,7 +180,7 @@ class Counting:
             outputs.append(dead)
         await self._save(partition, counter, result, outputs)
         # Measured after the save: until then a crash would make these records count again.
-        metrics.observe_latency(source_timestamp_s(m) for m in messages)
+        metrics.observe_latency(source_timestamp_s(m) for m in messages if not is_skipped(m))
 
     def _dead_letter(self, m: Any, reason: DeadLetterReason, detail: str) -> Record:
         self.service.metrics.dead_lettered.labels(reason.value).inc()
@@ -236,7 +241,7 @@ def counter_next(counter: PartitionCounter, todo: list[Any]) -> int:
 
 def register(service: Service) -> Counting:
     counting = Counting(service)
-    service.batch_channel(service.keyed_topic, counting.process)
+    service.batch_channel(service.keyed_topic, counting.process, with_skips=True)
 
     interval = max(1.0, service.settings.idle_close_seconds / 6)
 

@@ -76,6 +76,7 @@ class Detection:
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            compression_type=settings.compression_type,
         )
         await producer.start()  # init_transactions: fences the previous owner, aborts its txn
         self._producers[q] = producer
