@@ -50,21 +50,22 @@ stop: ## Stop the worker started by `make run` and the broker
 	-$(BIN)/border-surge stop
 	$(KAFKA) down
 
-test: install kafka-up system-deps ## Run every test (unit, integration against the real broker)
+test: install kafka-up system-deps asyncapi-tools ## Run every test (unit, integration against the real broker)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-unit: install ## Only the fast unit tests (no broker)
+test-unit: install asyncapi-tools ## Only the fast unit tests (no broker)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 test-reliability: install kafka-up ## Only the reliability suite (crash, broker restart, scale-out, hostile input)
 	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
-lint: install ## ruff, ruff format --check, mypy, schema drift
+lint: install asyncapi-tools ## ruff, ruff format --check, mypy, schema drift, AsyncAPI parser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check streams schemas tests
 	$(BIN)/mypy streams schemas
 	$(BIN)/python -m schemas.export --check
 	@$(MAKE) --no-print-directory check-deploy
+	node tools/asyncapi/validate.js schemas/asyncapi.yaml
 
 check-deploy: ## promtool: Prometheus configs, rules and rule tests in deploy/prometheus/
 	deploy/local/system-deps.sh prometheus
@@ -83,6 +84,22 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
 .PHONY: check-deploy system-deps
 .PHONY: test-reliability kafka-up-secure kafka-down-secure
+
+# AsyncAPI (schemas/asyncapi.yaml): the official parser and HTML generator, pinned by
+# tools/asyncapi/package-lock.json and installed once, like the Kafka jars; no install scripts.
+ASYNCAPI_TOOLS := tools/asyncapi/node_modules/.installed
+
+$(ASYNCAPI_TOOLS): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ with npm is needed (Debian: nodejs npm)" >&2; exit 1; }
+	cd tools/asyncapi && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+asyncapi-tools: $(ASYNCAPI_TOOLS) ## The pinned AsyncAPI parser and generator (npm ci once, in tools/asyncapi/)
+
+docs: asyncapi-tools ## The topic reference, docs/topics/index.html, rendered from schemas/asyncapi.yaml
+	node tools/asyncapi/docs.js schemas/asyncapi.yaml docs/topics
+
+.PHONY: asyncapi-tools docs
 
 # Benchmarks (docs/benchmarks.md): scripts that print and save figures, never tests.
 BENCH_EVENTS ?= 1000000

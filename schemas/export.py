@@ -1,4 +1,5 @@
-"""Writes the JSON Schema files for the topic contracts to schemas/json; ``--check`` finds drift."""
+"""Writes the topic contracts: JSON Schema files to schemas/json and schemas/asyncapi.yaml;
+``--check`` finds drift."""
 
 import argparse
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas import asyncapi
 from schemas.alert import Alert
 from schemas.counts import CountRecord
 from schemas.event import BorderEvent
@@ -46,18 +48,31 @@ def write(directory: Path = SCHEMA_DIR) -> list[str]:
     return names
 
 
+def asyncapi_drifted(path: Path = asyncapi.ASYNCAPI_PATH) -> bool:
+    """Whether the AsyncAPI document at ``path`` is missing or differs from the models."""
+    return not path.is_file() or path.read_text(encoding="utf-8") != asyncapi.render()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m schemas.export", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if any file has drifted")
     parser.add_argument("--dir", type=Path, default=SCHEMA_DIR, help="default: %(default)s")
+    parser.add_argument(
+        "--asyncapi", type=Path, default=asyncapi.ASYNCAPI_PATH, help="default: %(default)s"
+    )
     args = parser.parse_args(argv)
     if args.check:
-        names = drifted(args.dir)
-        for name in names:
-            print(f"drifted: {args.dir / name} (run: python -m schemas.export)", file=sys.stderr)
-        return 1 if names else 0
+        paths = [args.dir / name for name in drifted(args.dir)]
+        if asyncapi_drifted(args.asyncapi):
+            paths.append(args.asyncapi)
+        for path in paths:
+            print(f"drifted: {path} (run: python -m schemas.export)", file=sys.stderr)
+        return 1 if paths else 0
     for name in write(args.dir):
         print(f"wrote {args.dir / name}")
+    if asyncapi_drifted(args.asyncapi):
+        args.asyncapi.write_text(asyncapi.render(), encoding="utf-8")
+        print(f"wrote {args.asyncapi}")
     return 0
 
 

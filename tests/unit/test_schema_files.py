@@ -27,13 +27,15 @@ def test_schema_files_are_sorted_pretty_json_with_trailing_newline() -> None:
 def test_check_exits_1_and_names_missing_or_edited_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert export.main(["--dir", str(tmp_path)]) == 0
-    assert export.main(["--check", "--dir", str(tmp_path)]) == 0
+    # The AsyncAPI document goes to tmp_path too: the test must not touch the committed one.
+    args = ["--dir", str(tmp_path), "--asyncapi", str(tmp_path / "asyncapi.yaml")]
+    assert export.main(args) == 0
+    assert export.main(["--check", *args]) == 0
 
     (tmp_path / "alert.schema.json").write_text("{}\n", encoding="utf-8")
     (tmp_path / "count.schema.json").unlink()
     capsys.readouterr()
-    assert export.main(["--check", "--dir", str(tmp_path)]) == 1
+    assert export.main(["--check", *args]) == 1
     err = capsys.readouterr().err
     assert "alert.schema.json" in err
     assert "count.schema.json" in err
