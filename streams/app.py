@@ -46,6 +46,9 @@ class StateTable(faust.Table):  # type: ignore[type-arg]
         service.counting.revoke(
             {tp.partition for tp in revoked if tp.topic == service.keyed_topic_name}
         )
+        service.counting.unfence(
+            {tp.partition for tp in assigned if tp.topic == service.keyed_topic_name}
+        )
         await service.detection.revoke(
             {tp.partition for tp in revoked if tp.topic == service.border_topic_name}
         )
@@ -134,7 +137,9 @@ class Service:
 
             self.app.add_dependency(AlertmanagerBridge(settings, self.metrics))
 
-    def batch_channel(self, topic: Any, handler: Any, *, with_skips: bool = False) -> BatchChannel:
+    def batch_channel(
+        self, topic: Any, handler: Any, *, with_skips: bool = False, on_revoke: Any = None
+    ) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""
         channel = BatchChannel(
             self.app,
@@ -144,6 +149,7 @@ class Service:
             batch_seconds=self.settings.batch_seconds,
             on_unreadable=self.dead_letter_skipped,
             with_skips=with_skips,
+            on_revoke=on_revoke,
         )
         channel.install()
         self.app.add_dependency(channel)

@@ -50,7 +50,7 @@ MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 # The handler returns the records it left unprocessed (not acknowledged), or None for none.
 Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
-# Seconds a revocation or shutdown waits for the batch in hand before committing without it.
+# How often a revocation or shutdown that waits for the batch in hand says so in the log.
 IDLE_WAIT_SECONDS = 10.0
 
 
@@ -81,6 +81,9 @@ def is_skipped(message: Any) -> bool:
 
 
 SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
+# Called with the revoked partitions of the channel's topic before the batch in hand is
+# awaited: the handler fences them, so nothing it runs on its own (a timer) writes for them.
+RevokeHandler = Callable[[set[Any]], Awaitable[None]]
 
 
 def _seek_uncommitted_to_beginning(consumer: Any, topics: set[str]) -> None:
@@ -122,6 +125,7 @@ class BatchChannel(Service):
         batch_seconds: float,
         on_unreadable: SkipHandler | None = None,
         with_skips: bool = False,
+        on_revoke: RevokeHandler | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -130,6 +134,7 @@ class BatchChannel(Service):
         self.handler = handler
         self.on_unreadable = on_unreadable
         self.with_skips = with_skips
+        self.on_revoke = on_revoke
 
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
@@ -211,16 +216,25 @@ class BatchChannel(Service):
             self.committed.update(offsets)
 
     async def _settle(self) -> None:
-        """Let the batch in hand finish (bounded), then commit what is done."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=IDLE_WAIT_SECONDS)
-        except TimeoutError:
-            logger.warning("%s: a batch is still running; committing without it", self.label)
+        """Let the batch in hand finish, then commit what is done.
+
+        Not bounded: a batch that went on writing after its partitions moved to another
+        worker would overwrite the new owner's state with older state (a zombie write). The
+        group waits for this member's rejoin meanwhile, as Kafka Streams' does.
+        """
+        while True:
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout=IDLE_WAIT_SECONDS)
+                break
+            except TimeoutError:
+                logger.warning("%s: waiting for the batch in hand before revoking", self.label)
         await self.commit()
 
     async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
         mine = {tp for tp in revoked if tp.topic in self.topic.topics}
         if mine:
+            if self.on_revoke is not None:
+                await self.on_revoke(mine)
             await self._settle()
             self.progress.forget(mine)
             for tp in mine:

@@ -239,6 +239,38 @@ async def produce(
     return n
 
 
+async def group_lag(bootstrap: str, group: str, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (committed offset, end offset) of the consumer group on the topic."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = await consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        ends = await consumer.end_offsets(tps)
+        return {
+            tp.partition: (committed[tp].offset if tp in committed else -1, ends[tp]) for tp in tps
+        }
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def drained(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """Whether the group has committed every record of the topics, in pipeline order (ingest's
+    input first: its writes to the next topic precede its commit), so that no count can still
+    change. Before that, a published bucket may yet get a late correction."""
+    for topic in topics:
+        lag = asyncio.run(group_lag(bootstrap, group, topic))
+        if not lag or any(committed < end for committed, end in lag.values()):
+            return False
+    return True
+
+
 def wait_until(predicate: Any, timeout: float, interval: float = 0.5, message: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -44,6 +44,10 @@ class Counting:
         # wall-clock ms and max event time at the last batch, per partition (idle closing)
         self._anchors: dict[int, tuple[float, int]] = {}
         self._seeks: dict[int, tuple[int, float]] = {}  # partition -> (offset, when) asked
+        # Partitions being revoked: nothing is counted, closed or saved for them until the
+        # rebalance gives them back. Another worker may own them already; a write from here
+        # would overwrite its state and republish its buckets with older counts.
+        self.fenced: set[int] = set()
         self._lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -66,12 +70,22 @@ class Counting:
                 offset,
             )
 
+    async def fence(self, partitions: set[int]) -> None:
+        """Stop writing for partitions that are being revoked; returns once nothing is."""
+        self.fenced |= partitions
+        async with self._lock:  # an idle close in progress finishes first
+            pass
+
+    def unfence(self, partitions: set[int]) -> None:
+        """The rebalance gave these partitions to this worker (again)."""
+        self.fenced -= partitions
+
     def revoke(self, partitions: set[int]) -> None:
         for p in partitions:
             self.counters.pop(p, None)
             self._anchors.pop(p, None)
 
-    async def counter(self, partition: int) -> PartitionCounter:
+    async def counter(self, partition: int) -> PartitionCounter | None:
         """The partition's counter, once its state has been restored.
 
         Faust resumes fetching a moment before it reports recovery complete; a batch that
@@ -79,6 +93,8 @@ class Counting:
         """
         deadline = time.monotonic() + RESTORE_TIMEOUT
         while (counter := self.counters.get(partition)) is None:
+            if partition in self.fenced:
+                return None  # revoked while waiting: its records are left for the new owner
             if time.monotonic() > deadline:
                 raise RuntimeError(f"partition {partition} was never restored")
             await asyncio.sleep(0.05)
@@ -94,7 +110,10 @@ class Counting:
         left: list[Any] = []
         async with self._lock:
             for partition, batch in by_partition.items():
-                counter = await self.counter(partition)
+                counter = None if partition in self.fenced else await self.counter(partition)
+                if counter is None:
+                    left.extend(batch)
+                    continue
                 todo, later = self._in_order(counter, batch)
                 if later:
                     left.extend(later)
@@ -224,7 +243,7 @@ class Counting:
             for partition, (wall, event_ms) in list(self._anchors.items()):
                 counter = self.counters.get(partition)
                 elapsed = (now - wall) * 1000
-                if counter is None or elapsed < idle_ms:
+                if counter is None or elapsed < idle_ms or partition in self.fenced:
                     continue
                 result = counter.advance(BatchResult(), idle_to_ms=event_ms + int(elapsed))
                 if result.closed:
@@ -241,7 +260,12 @@ def counter_next(counter: PartitionCounter, todo: list[Any]) -> int:
 
 def register(service: Service) -> Counting:
     counting = Counting(service)
-    service.batch_channel(service.keyed_topic, counting.process, with_skips=True)
+    service.batch_channel(
+        service.keyed_topic,
+        counting.process,
+        with_skips=True,
+        on_revoke=lambda tps: counting.fence({tp.partition for tp in tps}),
+    )
 
     interval = max(1.0, service.settings.idle_close_seconds / 6)
 

@@ -17,6 +17,7 @@ from streams.simulate.sender import send_scenario
 from streams.windows import to_rfc3339
 from tests.support import (
     WorkerProcess,
+    drained,
     latest_counts,
     read_topic,
     reference_counts,
@@ -102,15 +103,22 @@ def wait_counts_exact(
     must_have: set[Bucket],
     workers: list[WorkerProcess],
     timeout: float,
+    *,
+    settings: Any,
 ) -> dict[Bucket, int]:
-    """Until every bucket of `must_have` is published with its exact count; then every
-    published bucket (latest revision) must equal the reference (zeros included)."""
+    """Until the workers have drained their input and every bucket of `must_have` is published
+    with its exact count; then every published bucket (latest revision) must equal the
+    reference (zeros included). Drained first: before that a bucket may still get a late
+    correction, and comparing it then fails a test on a count that was not wrong."""
     published: dict[Bucket, int] = {}
+    inputs = [settings.events_topic, settings.topic("events.by-crossing")]
 
     def done() -> bool:
         nonlocal published
         for w in workers:
             assert w.proc is not None and w.proc.poll() is None, f"a worker died:\n{w.tail()}"
+        if not drained(bootstrap, settings.app_id, inputs):
+            return False
         latest = latest_counts(asyncio.run(read_topic(bootstrap, topic)))
         published = {k: c["travellers"] for k, c in latest.items()}
         return all(published.get(k) == reference[k] for k in must_have)

@@ -53,7 +53,13 @@ def test_three_kill9_during_replay_leave_counts_and_alerts_exact(service_env, tm
             worker.wait_ready(timeout=120)
         sender.join_checked()
         published = wait_counts_exact(
-            bootstrap, settings.counts_topic, replay.counts, replay.closed, [worker], timeout=300
+            bootstrap,
+            settings.counts_topic,
+            replay.counts,
+            replay.closed,
+            [worker],
+            timeout=300,
+            settings=settings,
         )
         print(
             f"{len(replay.messages)} messages counted exactly after 3 kills in "

@@ -10,9 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.consumer import AIOKafkaConsumer
 
 from streams.admin import ensure_topics
 from streams.detect.offline import partition_of
@@ -21,6 +18,7 @@ from tests.reliability.replay import wait_counts_exact
 from tests.support import (
     WorkerProcess,
     free_port,
+    group_lag,
     produce,
     reference_counts,
     settings_from,
@@ -34,24 +32,6 @@ RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "scale-out
 PARTITIONS = 6
 N_EVENTS = 60_000
 DIRECTIONS = 32  # 16 posts: every one of the 6 partitions holds some
-
-
-async def group_lag(bootstrap: str, group: str, topic: str) -> dict[int, tuple[int, int]]:
-    """partition -> (committed offset, end offset) of the consumer group on the topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-        ends = await consumer.end_offsets(tps)
-        return {
-            tp.partition: (committed[tp].offset if tp in committed else -1, ends[tp]) for tp in tps
-        }
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 def test_scale_out_and_kill_one_of_three(service_env, tmp_path) -> None:
@@ -125,7 +105,7 @@ def test_scale_out_and_kill_one_of_three(service_env, tmp_path) -> None:
         wait_until(caught_up, 240, interval=0.5, message="survivors did not catch up")
         recover_s = time.monotonic() - killed_at
         published = wait_counts_exact(
-            bootstrap, settings.counts_topic, reference, must_have, workers, timeout=180
+            bootstrap, settings.counts_topic, reference, must_have, workers, 180, settings=settings
         )
         exact_s = time.monotonic() - killed_at
         owned = [len(w.get_json("/crossings")[1]["directions"]) for w in workers]

@@ -89,7 +89,9 @@ def count_replay(env: dict[str, str], tmp_path: Path, name: str, slow: bool) -> 
             assert readers.joined.wait(60)
         started = time.monotonic()
         asyncio.run(produce(bootstrap, settings.events_topic, messages))
-        wait_counts_exact(bootstrap, settings.counts_topic, reference, must_have, [worker], 240)
+        wait_counts_exact(
+            bootstrap, settings.counts_topic, reference, must_have, [worker], 240, settings=settings
+        )
         seconds = time.monotonic() - started
     finally:
         readers.stop.set()
