@@ -59,3 +59,4 @@ def test_html_reference_renders_offline_with_every_topic(tmp_path: Path) -> None
     for channel in doc["channels"].values():
         assert channel["address"] in html
     assert "isolation.level=read_committed" in html
+    assert (tmp_path / "js" / "asyncapi-ui.min.js").is_file()  # the page's viewer, beside it
