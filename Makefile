@@ -59,6 +59,11 @@ test-unit: install asyncapi-tools ## Only the fast unit tests (no broker)
 test-reliability: install kafka-up ## Only the reliability suite (crash, broker restart, scale-out, hostile input)
 	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
+SOAK_RUNS ?= 5
+SOAK_TESTS ?= tests/reliability
+soak: install kafka-up system-deps ## The reliability suite SOAK_RUNS times (5) with new seeds each run, and a summary (SOAK_TESTS narrows it)
+	$(BIN)/python -m tests.reliability.soak --runs $(SOAK_RUNS) $(SOAK_TESTS)
+
 lint: install asyncapi-tools ## ruff, ruff format --check, mypy, schema drift, AsyncAPI parser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check streams schemas tests
@@ -83,7 +88,7 @@ clean: ## Remove caches (keeps the Kafka jars and data)
 
 .PHONY: help install kafka-fetch kafka-up kafka-down kafka-logs topics run stop test test-unit lint format clean
 .PHONY: check-deploy system-deps
-.PHONY: test-reliability kafka-up-secure kafka-down-secure
+.PHONY: test-reliability soak kafka-up-secure kafka-down-secure
 
 # AsyncAPI (schemas/asyncapi.yaml): the official parser and HTML generator, pinned by
 # tools/asyncapi/package-lock.json and installed once, like the Kafka jars; no install scripts.

@@ -9,7 +9,7 @@ import faust
 from faust.types import TP
 
 from schemas.dead_letter import DeadLetterReason, unreadable_batch_headers
-from streams import unreadable
+from streams import failpoints, unreadable
 from streams.fastpath import BatchChannel, SkippedBatch
 from streams.kafka import faust_credentials
 from streams.metrics import Metrics
@@ -61,6 +61,7 @@ class Service:
         self.settings = settings
         self.metrics = metrics or Metrics()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        failpoints.configure(settings.data_dir)
         unreadable.install()  # before any consumer exists: an undecodable batch never kills it
         unreadable.add_listener(self._count_unreadable)
         self.app = faust.App(

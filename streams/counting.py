@@ -56,6 +56,7 @@ class BatchResult:
     dirty_dedupe: set[tuple[str, int]] = field(default_factory=set)
     dropped_chunks: set[tuple[Direction, int]] = field(default_factory=set)
     dropped_dedupe: set[tuple[str, int]] = field(default_factory=set)
+    evicted_ids: int = 0  # event ids forgotten early to keep the dedupe memory under its cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ class CounterConfig:
     lateness_ms: int = 600_000
     history_ms: int = 35 * DAY_MS
     dedupe_ms: int = 24 * 3_600_000
+    # Event ids remembered per partition at most, whatever the rate: past it the oldest
+    # buckets' ids are forgotten before their time (a duplicate of one then counts again).
+    dedupe_max_ids: int = 1_000_000
 
     def __post_init__(self) -> None:
         if DAY_MS % self.bucket_ms:
@@ -203,6 +207,7 @@ class PartitionCounter:
                 )
             )
         self.advance(result)
+        self._cap_dedupe(result)
         return result
 
     def advance(self, result: BatchResult, idle_to_ms: int | None = None) -> BatchResult:
@@ -254,6 +259,21 @@ class PartitionCounter:
             t, e, r = self.bucket(direction, start)
             result.closed.append(ClosedBucket(direction, start, start + step, t, e, r))
 
+    def _cap_dedupe(self, result: BatchResult) -> None:
+        """Forget the oldest buckets' event ids while more than dedupe_max_ids are kept."""
+        while len(self.seen_ids) > self.config.dedupe_max_ids and len(self.dedupe) > 1:
+            result.evicted_ids += self._forget_dedupe_bucket(min(self.dedupe), result)
+
+    def _forget_dedupe_bucket(self, start: int, result: BatchResult) -> int:
+        forgotten = 0
+        for crossing, ids in self.dedupe.pop(start).items():
+            for event_id in ids:
+                self.seen_ids.pop(f"{crossing}|{event_id}", None)
+            forgotten += len(ids)
+            result.dropped_dedupe.add((crossing, start))
+            result.dirty_dedupe.discard((crossing, start))
+        return forgotten
+
     def _expire(self, result: BatchResult) -> None:
         """Forget what lies beyond the history and dedupe horizons, by event time only."""
         assert self.max_event_ms is not None
@@ -268,11 +288,7 @@ class PartitionCounter:
             oldest = min(self.dedupe)  # a few hundred bucket starts at most
             if oldest + self.config.bucket_ms > dedupe_horizon:
                 break
-            for crossing, ids in self.dedupe.pop(oldest).items():
-                for event_id in ids:
-                    self.seen_ids.pop(f"{crossing}|{event_id}", None)
-                result.dropped_dedupe.add((crossing, oldest))
-                result.dirty_dedupe.discard((crossing, oldest))
+            self._forget_dedupe_bucket(oldest, result)
         for direction, first in list(self.first_bucket.items()):
             if first < horizon:
                 self.first_bucket[direction] = bucket_start(horizon, self.config.bucket_ms)

@@ -56,6 +56,11 @@ class Metrics:
         self.late = Counter(
             "border_events_late", "Events counted into an already published bucket.", registry=r
         )
+        self.dedupe_evicted = Counter(
+            "border_dedupe_ids_evicted",
+            "Event ids forgotten before their dedupe horizon to keep under the cap.",
+            registry=r,
+        )
         self.unreadable_batches = Counter(
             "border_unreadable_batches",
             "Record batches skipped because they could not be decoded (codec, CRC, format).",

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     )
     history_days: int = Field(35, ge=1, le=400)
     dedupe_hours: int = Field(24, ge=1, le=24 * 30)
+    dedupe_max_ids: int = Field(
+        1_000_000,
+        ge=1000,
+        le=100_000_000,
+        description="Event ids remembered per partition at most (about 150 bytes each).",
+    )
     idle_close_seconds: float = Field(
         60.0, gt=0, description="Wall time a partition may be idle before its buckets close anyway."
     )

@@ -23,6 +23,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 REPO = Path(__file__).resolve().parent.parent
 
 
+def reliability_seed(default: int) -> int:
+    """The seed of a reliability test's data or fault moments: RELIABILITY_SEED when set
+    (`make soak` draws one per run), else the test's own."""
+    return int(os.environ.get("RELIABILITY_SEED", default))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -248,8 +254,9 @@ async def group_lag(bootstrap: str, group: str, topic: str) -> dict[int, tuple[i
     await admin.start()
     await consumer.start()
     try:
-        partitions = await consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        (described,) = await admin.describe_topics([topic])
+        partitions = sorted(p["partition"] for p in described["partitions"])
+        tps = [TopicPartition(topic, p) for p in partitions]
         committed = await admin.list_consumer_group_offsets(group, partitions=tps)
         ends = await consumer.end_offsets(tps)
         return {

@@ -82,13 +82,15 @@ up() {
   elif answers; then
     log "another broker already answers on 127.0.0.1:$port; reusing it"; return 0
   fi
-  local format_args=()
+  local scram_args=""
   if [ "$secure" = 1 ]; then
     # shellcheck source=deploy/local/secure.sh
     . "$here/secure.sh"
     secure_prepare "$node/tls"  # CA, broker certificate, passwords (first start only)
-    format_args=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "$node/tls/admin.password")]"
-      --add-scram "SCRAM-SHA-512=[name=border,password=$(cat "$node/tls/border.password")]")
+    # The SCRAM users' passwords go to the storage tool in a Java argument file (mode 600),
+    # never on a command line that any user could read in the process list.
+    scram_args="$node/tls/scram.args"
+    secure_scram_argfile "$node/tls" "$scram_args"
   fi
   sed -e "s#@PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$cport#g" -e "s#@DATA_DIR@#$data#g" \
     -e "s#@TLS_DIR@#$node/tls#g" "$template" > "$node/server.properties"
@@ -97,8 +99,17 @@ up() {
     log "formatting storage in $data"
     local cluster_id
     cluster_id=$(tool kafka.tools.StorageTool random-uuid)
-    tool kafka.tools.StorageTool format -t "$cluster_id" -c "$node/server.properties" \
-      "${format_args[@]}" >/dev/null
+    if [ -n "$scram_args" ]; then
+      # java expands an @file that holds the main class and its arguments, so the passwords
+      # are in no process's argv.
+      (umask 077; printf '%s\n' kafka.tools.StorageTool format -t "$cluster_id" \
+        -c "$node/server.properties" | cat - "$scram_args" > "$node/tls/storage.args")
+      java -Xmx256m -Dlog4j2.configurationFile="$here/log4j2-tools.properties" \
+        -cp "$libs/*" "@$node/tls/storage.args" >/dev/null
+      rm -f "$node/tls/storage.args" "$scram_args"
+    else
+      tool kafka.tools.StorageTool format -t "$cluster_id" -c "$node/server.properties" >/dev/null
+    fi
   fi
   # A fresh log, so the readiness check below cannot match the previous run's lines.
   [ -f "$node/server.log" ] && mv -f "$node/server.log" "$node/server.log.prev"

@@ -43,11 +43,21 @@ PROPS
   touch "$dir/.complete"
 }
 
-# Puts the passwords into the broker's properties (written with mode 600).
+# Puts the passwords into the broker's properties (written with mode 600). Bash builtins
+# only: a password in the arguments of sed would show in the process list.
 secure_fill() {
-  local dir=$1 props=$2
+  local dir=$1 props=$2 text
   chmod 600 "$props"
-  sed -i -e "s#@ADMIN_PASSWORD@#$(cat "$dir/admin.password")#g" \
-    -e "s#@BORDER_PASSWORD@#$(cat "$dir/border.password")#g" \
-    -e "s#@KEYSTORE_PASSWORD@#$(cat "$dir/keystore.password")#g" "$props"
+  text=$(<"$props")
+  text=${text//@ADMIN_PASSWORD@/$(<"$dir/admin.password")}
+  text=${text//@BORDER_PASSWORD@/$(<"$dir/border.password")}
+  text=${text//@KEYSTORE_PASSWORD@/$(<"$dir/keystore.password")}
+  printf '%s\n' "$text" > "$props"
+}
+
+# The storage tool's arguments that create the SCRAM users, one a line, in a mode-600 file.
+secure_scram_argfile() {
+  local dir=$1 file=$2
+  (umask 077; printf -- '--add-scram\nSCRAM-SHA-512=[name=admin,password=%s]\n--add-scram\nSCRAM-SHA-512=[name=border,password=%s]\n' \
+    "$(<"$dir/admin.password")" "$(<"$dir/border.password")" > "$file")
 }

@@ -12,7 +12,7 @@ from faust.types import TP
 
 from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_of
 from schemas.event import InvalidEvent, parse_event
-from streams import state
+from streams import failpoints, state
 from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
 from streams.detection import encode_report
 from streams.fastpath import is_skipped
@@ -39,6 +39,7 @@ class Counting:
             lateness_ms=s.lateness_seconds * 1000,
             history_ms=s.history_days * 86_400_000,
             dedupe_ms=s.dedupe_hours * 3_600_000,
+            dedupe_max_ids=s.dedupe_max_ids,
         )
         self.counters: dict[int, PartitionCounter] = {}
         # wall-clock ms and max event time at the last batch, per partition (idle closing)
@@ -189,6 +190,15 @@ class Counting:
         metrics.counted.inc(result.counted)
         metrics.duplicates.inc(result.duplicates)
         metrics.late.inc(result.late)
+        if result.evicted_ids:
+            metrics.dedupe_evicted.inc(result.evicted_ids)
+            logger.warning(
+                "partition %d: %d event ids forgotten before their dedupe horizon "
+                "(BORDER_SURGE_DEDUPE_MAX_IDS=%d); a duplicate of one would count again",
+                partition,
+                result.evicted_ids,
+                self.config.dedupe_max_ids,
+            )
         by_offset = {m.offset: m for m in messages}
         for old in result.expired:
             detail = (
@@ -224,6 +234,7 @@ class Counting:
             outputs.append(Record(border_topic, key, value))
         if outputs:
             await service.outbox.write(outputs)
+        await failpoints.reached("count.save")
         changelog = service.changelog_topic_name
         entries = state.changed_entries(partition, counter, result)
         if entries:

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from schemas.alert import Alert
+from streams import failpoints
 from streams.detect.config import load_config
 from streams.detection import Alerting, DetectPartition, DetectResult, decode_report
 from streams.kafka import client_kwargs
@@ -197,6 +198,7 @@ class Detection:
                 )
             for name, entry in self._state_entries(part, result):
                 await producer.send(self.state_topic, entry, key=name.encode(), partition=q)
+            await failpoints.reached("detect.commit")
 
     def _state_entries(
         self, part: DetectPartition, result: DetectResult

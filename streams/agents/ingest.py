@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_headers
 from schemas.event import InvalidEvent, parse_event
+from streams import failpoints
 from streams.outbox import Record
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ async def handle(service: Service, messages: list[Any]) -> None:
             )
             records.append(Record(settings.dlq_topic, m.key, m.value, headers=headers))
     service.metrics.consumed.inc(len(messages))
+    await failpoints.reached("ingest.write")
     await service.outbox.write(records)
 
 

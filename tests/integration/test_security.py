@@ -161,3 +161,47 @@ def test_the_password_is_never_shown(secure_env) -> None:
         assert password not in text
     # The secret is still there for the Kafka clients.
     assert client_kwargs(settings)["sasl_plain_password"] == password
+
+
+def test_starting_a_secure_broker_puts_no_password_in_the_process_list(tmp_path) -> None:
+    """A fresh secure broker (own ports and directory) is prepared and formatted while every
+    process's command line is watched: no password of it appears in any."""
+    import shutil
+    import threading
+
+    env = {**os.environ, "KAFKA_SECURE_PORT": "19094", "KAFKA_SECURE_CONTROLLER_PORT": "19095"}
+    node = Path(
+        subprocess.run(
+            [str(KAFKA_SH), "path-secure"], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    shutil.rmtree(node, ignore_errors=True)
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    seen.append(cmdline.read_bytes())
+                except OSError:
+                    pass  # the process ended meanwhile
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        started = subprocess.run(
+            [str(KAFKA_SH), "up-secure"], env=env, capture_output=True, text=True, timeout=300,
+            check=False,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr[-2000:]
+    finally:
+        done.set()
+        watcher.join()
+        subprocess.run([str(KAFKA_SH), "down-secure"], env=env, timeout=120, check=False)
+    passwords = [(node / "tls" / f"{who}.password").read_bytes().strip() for who in
+                 ("admin", "border", "keystore")]  # fmt: skip
+    assert len(seen) > 100, "the watcher saw too few command lines to mean anything"
+    leaked = [p for p in passwords if any(p in cmdline for cmdline in seen)]
+    assert leaked == [], "a password was on a command line"
+    shutil.rmtree(node, ignore_errors=True)

@@ -21,6 +21,7 @@ from tests.support import (
     group_lag,
     produce,
     reference_counts,
+    reliability_seed,
     settings_from,
     synthetic_events,
     wait_until,
@@ -39,7 +40,7 @@ def test_scale_out_and_kill_one_of_three(service_env, tmp_path) -> None:
     settings = settings_from(env)
     bootstrap = settings.bootstrap_servers
     asyncio.run(ensure_topics(settings))
-    messages = synthetic_events(N_EVENTS, DIRECTIONS, seed=11)
+    messages = synthetic_events(N_EVENTS, DIRECTIONS, seed=reliability_seed(11))
     keys = {k.decode() for k, _ in messages}
     assert {partition_of(k, PARTITIONS) for k in keys} == set(range(PARTITIONS)), keys
     reference = reference_counts(v for _, v in messages)

@@ -65,3 +65,44 @@ def test_huge_values_have_room_end_to_end_and_the_buffer_a_byte_bound() -> None:
     assert dlq == MAX_DEAD_LETTER_BYTES >= events + 64 * 1024  # the copy and its headers
     assert MAX_REQUEST_BYTES > dlq
     assert MAX_BUFFERED_BYTES == 16 * 1024 * 1024
+
+
+def test_dedupe_memory_has_an_absolute_cap_whatever_the_rate() -> None:
+    """A burst far above any border's rate: the ids kept never exceed the cap (after each
+    batch), the oldest buckets' ids go first, and a duplicate of a forgotten id counts again,
+    as the README says."""
+    cfg = CounterConfig(dedupe_max_ids=5_000)
+    c = PartitionCounter(cfg)
+    events = stream(days=1, per_hour=2_000)  # 48,000 events within the 24 h horizon
+    evicted = 0
+    for i in range(0, len(events), 1_000):
+        result = c.apply_batch(events[i : i + 1_000])
+        evicted += result.evicted_ids
+        assert len(c.seen_ids) <= cfg.dedupe_max_ids
+        assert sum(len(ids) for b in c.dedupe.values() for ids in b.values()) == len(c.seen_ids)
+    assert evicted == len(events) - len(c.seen_ids)
+    oldest_kept = min(c.dedupe)
+    first = events[0]
+    assert first.event_time_ms < oldest_kept  # forgotten: its bucket was the oldest
+    again = CountedEvent(first.direction, first.event_id, first.event_time_ms, 1, len(events))
+    assert c.apply_batch([again]).duplicates == 0  # counted again: the documented limit
+    recent = events[-1]
+    copy = CountedEvent(recent.direction, recent.event_id, recent.event_time_ms, 1, len(events) + 1)
+    assert c.apply_batch([copy]).duplicates == 1  # within the cap: still recognised
+
+
+def test_an_event_id_costs_about_150_bytes_of_dedupe_memory() -> None:
+    """The figure the README gives for BORDER_SURGE_DEDUPE_MAX_IDS, measured."""
+    import tracemalloc
+
+    c = PartitionCounter(CounterConfig())
+    events = [
+        CountedEvent(("vaalimaa", "RU", "FI"), f"{i:08x}-4b1e-9f3a-{i:012d}", T0 + i * 1000, 1, i)
+        for i in range(20_000)
+    ]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    c.apply_batch(events)
+    per_id = (tracemalloc.get_traced_memory()[0] - before) / len(events)
+    tracemalloc.stop()
+    assert 80 < per_id < 250, per_id

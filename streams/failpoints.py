@@ -1,0 +1,47 @@
+"""Named pauses in the pipeline, off unless a test arms them, to inject a fault at an exact moment.
+
+A reliability test sets `BORDER_SURGE_FAILPOINTS` to a comma-separated list of names (for
+example `ingest.write,detect.commit`). The first time the worker reaches an armed point it
+writes `<data dir>/failpoints/<name>.reached` and waits, its event loop running (heartbeats,
+producer retries), until the test creates `<name>.release`. Between the two the test can stop
+the broker, kill a process, or anything else, and know where the worker stood. Points fire
+once each. With the variable unset (always, in production) `reached` returns at once.
+
+The points: `ingest.write` (a validated batch, before it is written to the keyed topic),
+`count.save` (counted, bucket records written, before the state and offset are saved) and
+`detect.commit` (alerts and detector state sent in the transaction, before its commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ENV = "BORDER_SURGE_FAILPOINTS"
+_armed: set[str] = {n.strip() for n in os.environ.get(ENV, "").split(",") if n.strip()}
+_directory: Path | None = None
+
+
+def configure(data_dir: Path) -> None:
+    global _directory
+    _directory = data_dir / "failpoints"
+    if _armed:
+        _directory.mkdir(parents=True, exist_ok=True)
+        logger.warning("failpoints armed (a test): %s", ", ".join(sorted(_armed)))
+
+
+async def reached(name: str) -> None:
+    if not _armed or name not in _armed:
+        return
+    _armed.discard(name)
+    directory = _directory or Path(".")
+    release = directory / f"{name}.release"
+    (directory / f"{name}.reached").write_text("")
+    logger.warning("failpoint %s reached; waiting for %s", name, release)
+    while not release.exists():  # noqa: ASYNC110 - the signal is a file another process writes
+        await asyncio.sleep(0.05)
+    logger.warning("failpoint %s released", name)
