@@ -155,7 +155,7 @@ def test_metrics_equal_what_was_sent(service_env: dict[str, str], tmp_path: Path
     assert value(m, "border_events_counted_total") == 82
     assert value(m, "border_events_duplicate_total") == len(duplicates)
     assert value(m, "border_events_late_total") == 2
-    for reason in ("too_large", "unsupported_version", "expired"):
+    for reason in ("too_large", "unsupported_version", "expired", "unreadable_batch"):
         expected_dead.setdefault(reason, 0)
     dead = {
         dict(labels)["reason"]: v
