@@ -146,9 +146,7 @@ class PartitionCounter:
         may then move event time on with the wall clock."""
         if self.source_count is None:
             return True
-        return len(self.sources) >= self.source_count and all(
-            c.idle for c in self.sources.values()
-        )
+        return len(self.sources) >= self.source_count and all(c.idle for c in self.sources.values())
 
     def observe_source(self, source: int, event_ms: int, idle: bool, count: int) -> None:
         """Ingest's report for one input partition (of `count`): forwarded up to event_ms."""
