@@ -174,6 +174,24 @@ def assert_same_alerts(got: list[AlertKey], expected: list[AlertKey]) -> None:
     assert len(got) == len(expected)
 
 
+def assert_replay_exact(
+    replay: Replay, workers: list[WorkerProcess], settings: Any, timeout: float
+) -> dict[Bucket, int]:
+    """The replay's counts, once drained, and its alert messages, as the references have them."""
+    published = wait_counts_exact(
+        settings.bootstrap_servers,
+        settings.counts_topic,
+        replay.counts,
+        replay.closed,
+        workers,
+        timeout,
+        settings=settings,
+    )
+    got = wait_alerts(settings.bootstrap_servers, settings.alerts_topic, replay.alerts, 120)
+    assert_same_alerts(got, replay.alerts)
+    return published
+
+
 def api_buckets(worker: WorkerProcess, crossing_id: str) -> dict[Bucket, int]:
     status, body = worker.get_json(f"/crossings/{crossing_id}")
     assert status == 200, body

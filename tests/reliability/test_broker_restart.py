@@ -13,7 +13,7 @@ from streams.admin import ensure_topics
 from streams.simulate.sender import send_scenario
 from tests.conftest import KAFKA_SH
 from tests.integration.test_counting_exact import run_and_compare
-from tests.reliability.replay import assert_same_alerts, load_replay, wait_alerts, wait_counts_exact
+from tests.reliability.replay import assert_replay_exact, load_replay
 from tests.support import WorkerProcess, reliability_seed, settings_from, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -68,17 +68,7 @@ def test_broker_restart_in_the_middle_of_writes_and_of_a_transaction(service_env
             time.sleep(2)  # the worker writes (or commits) into the stopped broker
             subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=300)
             assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
-        wait_counts_exact(
-            bootstrap,
-            settings.counts_topic,
-            replay.counts,
-            replay.closed,
-            [worker],
-            300,
-            settings=settings,
-        )
-        got = wait_alerts(bootstrap, settings.alerts_topic, replay.alerts, timeout=120)
-        assert_same_alerts(got, replay.alerts)
+        assert_replay_exact(replay, [worker], settings, 300)
         assert worker.proc.poll() is None, "the worker died"
         assert worker.log_path.read_text().count("failpoint") >= 2 * len(FAILPOINTS)
     finally:
