@@ -10,12 +10,13 @@ from faust.types import TP
 
 from schemas.dead_letter import DeadLetterReason, unreadable_batch_headers
 from streams import failpoints, unreadable
-from streams.fastpath import BatchChannel, SkippedBatch
+from streams.fastpath import BatchChannel
 from streams.kafka import faust_credentials
 from streams.metrics import Metrics
 from streams.outbox import Outbox, Record
 from streams.settings import Settings
 from streams.topics import MAX_REQUEST_BYTES, border_buckets_topic, keyed_events_topic
+from streams.unreadable import SkippedBatch
 
 logger = logging.getLogger(__name__)
 

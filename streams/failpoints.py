@@ -8,8 +8,9 @@ the broker, kill a process, or anything else, and know where the worker stood. P
 once each. With the variable unset (always, in production) `reached` returns at once.
 
 The points: `ingest.write` (a validated batch, before it is written to the keyed topic),
-`count.save` (counted, bucket records written, before the state and offset are saved) and
-`detect.commit` (alerts and detector state sent in the transaction, before its commit).
+`count.save` (counted, bucket records written, before the state and offset are saved),
+`detect.begin` (a transaction begun, nothing sent in it yet: the sends then meet the outage)
+and `detect.commit` (alerts and detector state sent in the transaction, before its commit).
 """
 
 from __future__ import annotations

@@ -33,13 +33,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from mode import Service
 
 from streams import unreadable
 from streams.offsets import Progress
+from streams.unreadable import SkippedBatch, is_skipped
 
 logger = logging.getLogger(__name__)
 
@@ -52,32 +52,6 @@ Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
 # How often a revocation or shutdown that waits for the batch in hand says so in the log.
 IDLE_WAIT_SECONDS = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedBatch:
-    """Stands in a batch for offsets first_offset..offset that could not be decoded."""
-
-    tp: Any
-    first_offset: int
-    offset: int  # the last skipped offset: committing after it moves past the whole range
-    reason: str
-    key: None = None
-    value: None = None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-    timestamp: float = 0.0
-
-    @property
-    def topic(self) -> str:
-        return str(self.tp.topic)
-
-    @property
-    def partition(self) -> int:
-        return int(self.tp.partition)
-
-
-def is_skipped(message: Any) -> bool:
-    return type(message) is SkippedBatch
 
 
 SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,32 @@ class UnreadableBatch:
     def records(self) -> int:
         """Offsets skipped (an upper bound on records: compaction and markers leave holes)."""
         return self.last_offset - self.first_offset + 1
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedBatch:
+    """Stands in a batch for offsets first_offset..offset that could not be decoded."""
+
+    tp: Any
+    first_offset: int
+    offset: int  # the last skipped offset: committing after it moves past the whole range
+    reason: str
+    key: None = None
+    value: None = None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    timestamp: float = 0.0
+
+    @property
+    def topic(self) -> str:
+        return str(self.tp.topic)
+
+    @property
+    def partition(self) -> int:
+        return int(self.tp.partition)
+
+
+def is_skipped(message: Any) -> bool:
+    return type(message) is SkippedBatch
 
 
 Listener = Callable[[UnreadableBatch], None]

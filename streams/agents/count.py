@@ -15,10 +15,10 @@ from schemas.event import InvalidEvent, parse_event
 from streams import failpoints, state
 from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
 from streams.detection import encode_report
-from streams.fastpath import is_skipped
 from streams.metrics import source_timestamp_s
 from streams.outbox import Record
 from streams.records import count_record
+from streams.unreadable import is_skipped
 
 if TYPE_CHECKING:
     from streams.app import Service

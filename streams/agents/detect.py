@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# A batch whose transaction fails is judged again from the committed state, this many times
+# at most (backing off up to 30 s), before the worker gives up and restarts.
+MAX_TRANSACTION_ATTEMPTS = 20
+
 
 def alert_record(a: Alerting, emitted_at_ms: int) -> tuple[bytes, bytes]:
     t = a.transition
@@ -139,10 +143,17 @@ class Detection:
     async def revoke(self, partitions: set[int]) -> None:
         async with self._lock:
             for q in partitions:
-                self.partitions.pop(q, None)
-                producer = self._producers.pop(q, None)
-                if producer is not None:
-                    await producer.stop()
+                await self._drop(q)
+
+    async def _drop(self, q: int) -> None:
+        """Forget the partition's state and stop its producer (the caller holds the lock)."""
+        self.partitions.pop(q, None)
+        producer = self._producers.pop(q, None)
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=30)
+            except Exception as exc:  # a producer in a fatal state may not stop cleanly
+                logger.warning("detection partition %d: producer did not stop (%r)", q, exc)
 
     async def stop(self) -> None:
         await self.revoke(set(self._producers))
@@ -170,19 +181,39 @@ class Detection:
                     m.partition,
                     m.offset,
                 )
-        result = part.apply(reports)
-        try:
-            await self._commit(q, part, result)
-        except ProducerFenced:
-            # Another worker owns this partition now; it replays from the committed state.
-            logger.warning("detection partition %d was taken over; dropping it here", q)
-            await self.revoke({q})
+        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+            result = part.apply(reports)
+            try:
+                await self._commit(q, part, result)
+                return
+            except ProducerFenced:
+                # Another worker owns this partition now; it replays from the committed state.
+                logger.warning("detection partition %d was taken over; dropping it here", q)
+                await self._drop(q)
+                return
+            except Exception as exc:
+                # A broker outage can leave aiokafka's transaction manager in a fatal state
+                # (seen with the broker stopped during AddPartitionsToTxn). As after a crash:
+                # a new producer fences and aborts the old transaction, the partition's state
+                # is read back as committed, and the same bucket reports are judged again, so
+                # the alerts of this batch go out once, whether or not the broker had them.
+                logger.warning(
+                    "detection partition %d: transaction failed (%r); restoring the committed "
+                    "state and judging the batch again",
+                    q,
+                    exc,
+                )
+                await self._drop(q)
+                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+                part = await self._own(q)
+        raise RuntimeError(f"detection partition {q}: no transaction went through")
 
     async def _commit(self, q: int, part: DetectPartition, result: DetectResult) -> None:
         settings = self.service.settings
         producer = self._producers[q]
         now_ms = int(time.time() * 1000)
         async with producer.transaction():
+            await failpoints.reached("detect.begin")
             for a in result.alerts:
                 key, value = alert_record(a, now_ms)
                 await producer.send(settings.alerts_topic, value, key=key)
