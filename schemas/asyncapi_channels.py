@@ -90,7 +90,12 @@ def topics(s: Settings) -> dict[str, Topic]:
             message="KeyedEvent",
             public=False,
             about="Internal, readable: every valid input record, its value unchanged, re-keyed "
-            "so one post's counting state lives on one partition.",
+            "so one post's counting state lives on one partition. Between them, ingest's "
+            "watermarks: records whose key is the bytes `\\x00watermark` (no crossing id "
+            "starts with NUL), sent to every partition, with a JSON value `{source, of, "
+            "event_ms, idle}`: every valid event of input partition `source` (of `of`) up to "
+            "`event_ms` has been forwarded; `idle`, it had nothing more. Counting closes a "
+            "bucket once every input partition has passed it; readers of events skip them.",
             key=f"`crossing_id`, with {murmur2}.",
             delivery="At least once: after a crash ingest sends again what it had not "
             "committed; counting drops those copies by event id.",

@@ -3,6 +3,14 @@
 Pure logic, no Kafka: the counting agent feeds batches in and persists what `apply_batch`
 reports as changed. State is kept in day chunks (one compact array per direction and UTC day)
 so that a month of history costs kilobytes per direction and a batch touches few keys.
+
+Event time moves on with the slowest source. Ingest tells every partition how far each
+partition of the input topic has been forwarded (`observe_source`); the partition's event
+clock is the least of those among sources that still have records to send. A backlog read
+at different paces per input partition therefore closes a bucket only once every source has
+passed it, as live traffic would: no bucket closes on partial data, no retry outruns the dedupe
+memory. Without such reports (a keyed topic written by something else) the clock is the
+largest event time seen, as before.
 """
 
 from __future__ import annotations
@@ -60,6 +68,15 @@ class BatchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceClock:
+    """How far one input partition has been forwarded: its largest event time, and whether it
+    was caught up (nothing more to send) when ingest said so."""
+
+    event_ms: int
+    idle: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CounterConfig:
     bucket_ms: int = 300_000
     lateness_ms: int = 600_000
@@ -98,14 +115,48 @@ class PartitionCounter:
         self.dedupe: dict[int, dict[str, dict[str, int]]] = {}
         # "crossing_id|event_id" -> that offset, over every bucket in the dedupe horizon
         self.seen_ids: dict[str, int] = {}
+        # Input partition -> how far ingest has forwarded it; source_count is how many there
+        # are (None: no reports, the clock is max_event_ms).
+        self.sources: dict[int, SourceClock] = {}
+        self.source_count: int | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
     @property
+    def clock_ms(self) -> int | None:
+        """Event time this partition has reached: what closing and expiry go by (None: wait)."""
+        if self.source_count is None:
+            return self.max_event_ms
+        if len(self.sources) < self.source_count:
+            return None  # an input partition not heard from: it may hold anything
+        active = [c.event_ms for c in self.sources.values() if not c.idle]
+        if not active:
+            return self.max_event_ms  # every source caught up: all there is has arrived
+        return min(active)
+
+    @property
     def watermark_ms(self) -> int | None:
-        if self.max_event_ms is None:
+        clock = self.clock_ms
+        if clock is None:
             return None
-        return self.max_event_ms - self.config.lateness_ms
+        return clock - self.config.lateness_ms
+
+    def all_sources_idle(self) -> bool:
+        """Whether nothing more is on its way (true without source reports): the idle closer
+        may then move event time on with the wall clock."""
+        if self.source_count is None:
+            return True
+        return len(self.sources) >= self.source_count and all(
+            c.idle for c in self.sources.values()
+        )
+
+    def observe_source(self, source: int, event_ms: int, idle: bool, count: int) -> None:
+        """Ingest's report for one input partition (of `count`): forwarded up to event_ms."""
+        self.source_count = count
+        known = self.sources.get(source)
+        if known is not None:
+            event_ms = max(event_ms, known.event_ms)
+        self.sources[source] = SourceClock(event_ms, idle)
 
     def directions(self) -> list[Direction]:
         return sorted(self.first_bucket)
@@ -142,10 +193,9 @@ class PartitionCounter:
         cfg = self.config
         result = BatchResult()
         corrected: set[tuple[Direction, int]] = set()
+        clock = self.clock_ms
         for ev in events:
-            if self.max_event_ms is not None and (
-                ev.event_time_ms < self.max_event_ms - cfg.lateness_ms - cfg.history_ms
-            ):
+            if clock is not None and ev.event_time_ms < clock - cfg.lateness_ms - cfg.history_ms:
                 result.expired.append(ev)
                 continue
             start = bucket_start(ev.event_time_ms, cfg.bucket_ms)
@@ -214,10 +264,13 @@ class PartitionCounter:
         """Close buckets up to the watermark (or, for an idle partition, up to idle_to_ms)."""
         if self.max_event_ms is None:
             return result
-        if idle_to_ms is not None and idle_to_ms > self.max_event_ms:
+        if idle_to_ms is not None and idle_to_ms > self.max_event_ms and self.all_sources_idle():
             # No new events: event time is taken to move on with the wall clock.
             self.max_event_ms = idle_to_ms
-        target = closable_until(self.max_event_ms - self.config.lateness_ms, self.config.bucket_ms)
+        clock = self.clock_ms
+        if clock is None:
+            return result
+        target = closable_until(clock - self.config.lateness_ms, self.config.bucket_ms)
         if self.closed_until is None:
             # First events ever: nothing before the first bucket of each direction exists.
             self.closed_until = min(min(self.first_bucket.values(), default=target), target)
@@ -275,15 +328,17 @@ class PartitionCounter:
         return forgotten
 
     def _expire(self, result: BatchResult) -> None:
-        """Forget what lies beyond the history and dedupe horizons, by event time only."""
-        assert self.max_event_ms is not None
-        horizon = self.max_event_ms - self.config.lateness_ms - self.config.history_ms
+        """Forget what lies beyond the history and dedupe horizons, by event time only: the
+        partition's clock, which a fast source cannot move past a slow one's retries."""
+        clock = self.clock_ms
+        assert clock is not None
+        horizon = clock - self.config.lateness_ms - self.config.history_ms
         for day in [d for d in self.days if d + DAY_MS <= horizon]:  # ~history_days keys
             for direction in self.days.pop(day):
                 self.chunk_offsets.pop((direction, day), None)
                 result.dropped_chunks.add((direction, day))
                 result.dirty_chunks.discard((direction, day))
-        dedupe_horizon = self.max_event_ms - self.config.lateness_ms - self.config.dedupe_ms
+        dedupe_horizon = clock - self.config.lateness_ms - self.config.dedupe_ms
         while self.dedupe:
             oldest = min(self.dedupe)  # a few hundred bucket starts at most
             if oldest + self.config.bucket_ms > dedupe_horizon:

@@ -7,7 +7,7 @@ import struct
 from array import array
 from collections.abc import Iterable, Iterator
 
-from streams.counting import BatchResult, Direction, PartitionCounter
+from streams.counting import BatchResult, Direction, PartitionCounter, SourceClock
 
 _OFFSET = struct.Struct(">q")
 
@@ -58,6 +58,9 @@ def meta_entry(partition: int, counter: PartitionCounter, offset: int) -> Entry:
         "first": [[*d, start] for d, start in sorted(counter.first_bucket.items())],
         "offset": offset,
     }
+    if counter.source_count is not None:
+        meta["source_count"] = counter.source_count
+        meta["sources"] = [[s, c.event_ms, c.idle] for s, c in sorted(counter.sources.items())]
     return meta_key(partition), json.dumps(meta).encode()
 
 
@@ -74,6 +77,8 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
             counter.max_event_ms = meta["max_event_ms"]
             counter.closed_until = meta["closed_until"]
             counter.first_bucket.update({(c, f, t): s for c, f, t, s in meta["first"]})
+            counter.source_count = meta.get("source_count")
+            counter.sources = {s: SourceClock(t, idle) for s, t, idle in meta.get("sources", [])}
             offset = meta["offset"]
             counter.next_offset = offset + 1 if offset >= 0 else None
         elif kind == "c":

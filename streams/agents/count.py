@@ -12,7 +12,7 @@ from faust.types import TP
 
 from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_of
 from schemas.event import InvalidEvent, parse_event
-from streams import failpoints, state
+from streams import failpoints, state, watermarks
 from streams.counting import BatchResult, CountedEvent, CounterConfig, PartitionCounter
 from streams.detection import encode_report
 from streams.metrics import source_timestamp_s
@@ -169,6 +169,10 @@ class Counting:
         for m in messages:
             if is_skipped(m):
                 continue  # dead-lettered by the channel; only its offsets matter here
+            if m.key is not None and watermarks.is_watermark(m.key):
+                w = watermarks.decode(m.value)
+                counter.observe_source(w.source, w.event_ms, w.idle, w.of)
+                continue
             try:
                 ev = parse_event(m.value)
             except InvalidEvent as exc:  # ingest validated it; only a foreign producer gets here
@@ -185,7 +189,9 @@ class Counting:
             )
         result = counter.apply_batch(counted)
         counter.next_offset = messages[-1].offset + 1
-        self._anchors[partition] = (time.time(), counter.max_event_ms or 0)
+        if counted or partition not in self._anchors:
+            # Idle is a partition without events; ingest's watermarks alone do not reset it.
+            self._anchors[partition] = (time.time(), counter.max_event_ms or 0)
         metrics = service.metrics
         metrics.counted.inc(result.counted)
         metrics.duplicates.inc(result.duplicates)
@@ -209,7 +215,11 @@ class Counting:
             outputs.append(dead)
         await self._save(partition, counter, result, outputs)
         # Measured after the save: until then a crash would make these records count again.
-        metrics.observe_latency(source_timestamp_s(m) for m in messages if not is_skipped(m))
+        metrics.observe_latency(
+            source_timestamp_s(m)
+            for m in messages
+            if not is_skipped(m) and not watermarks.is_watermark(m.key)
+        )
 
     def _dead_letter(self, m: Any, reason: DeadLetterReason, detail: str) -> Record:
         self.service.metrics.dead_lettered.labels(reason.value).inc()

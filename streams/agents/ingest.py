@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_headers
 from schemas.event import InvalidEvent, parse_event
-from streams import failpoints
+from streams import failpoints, watermarks
 from streams.outbox import Record
+from streams.watermarks import SourceProgress
 
 if TYPE_CHECKING:
     from streams.app import Service
@@ -16,8 +18,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def classify(service: Service, message: Any) -> Record:
-    """Where one input record goes: the keyed topic (valid) or the dead-letter topic."""
+def classify(service: Service, message: Any) -> tuple[Record, int | None]:
+    """Where one input record goes: the keyed topic (valid, with its event time) or the
+    dead-letter topic (None)."""
     settings = service.settings
     raw = message.value
     try:
@@ -40,7 +43,7 @@ def classify(service: Service, message: Any) -> Record:
             headers=dead_letter_headers(
                 exc.reason, exc.detail, message.topic, message.partition, message.offset
             ),
-        )
+        ), None
     # Forward the original bytes: counting parses them again (a few µs) rather than trusting
     # a second format, and the key is what co-locates a post's state on one partition.
     return Record(
@@ -52,16 +55,75 @@ def classify(service: Service, message: Any) -> Record:
             # Where it came from, so a later dead letter (expired) points at the original.
             *source_headers(message.topic, message.partition, message.offset),
         ],
-    )
+    ), event.event_time_ms
 
 
-async def handle(service: Service, messages: list[Any]) -> None:
-    """Validate a batch; every record goes to the keyed topic or the dead-letter topic."""
+class Ingest:
+    """Validates and forwards the input, and tells counting how far each input partition got."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.progress = SourceProgress()
+        self._delivered_at: dict[int, float] = {}  # input partition -> when a batch had it
+
+    async def handle(self, messages: list[Any]) -> None:
+        forwarded = await handle(self.service, messages, self.progress)
+        now = time.monotonic()
+        for source in forwarded:
+            self._delivered_at[source] = now
+        await self._announce(forwarded, idle=False, now=now)
+
+    async def announce_idle(self) -> None:
+        """Sources with nothing left to forward (caught up, quiet for a second) are idle:
+        counting stops waiting for them. Repeated now and then."""
+        consumer = self.service.app.consumer
+        topic = self.service.settings.events_topic
+        now = time.monotonic()
+        idle = set()
+        for tp in consumer.assignment():
+            if tp.topic != topic or now - self._delivered_at.get(tp.partition, 0) < 1.0:
+                continue
+            highwater = consumer.highwater(tp)
+            position = await consumer.position(tp)
+            if highwater is not None and position is not None and position >= highwater:
+                idle.add(tp.partition)
+        await self._announce(idle, idle=True, now=now)
+
+    async def _announce(self, sources: set[int], *, idle: bool, now: float) -> None:
+        service = self.service
+        due = sorted(s for s in sources if self.progress.due(s, idle, now))
+        if not due:
+            return
+        of = service.app.consumer.topic_partitions(service.settings.events_topic)
+        if not of:
+            return  # no metadata yet; the next batch or tick tells
+        keyed_partitions = service.app.consumer.topic_partitions(service.keyed_topic_name)
+        records = []
+        for s in due:
+            value = watermarks.encode(self.progress.announced(s, of, idle, now))
+            for q in range(keyed_partitions or service.settings.partitions):
+                records.append(Record(service.keyed_topic_name, watermarks.KEY, value, q))
+        await service.outbox.write(records)
+
+    def revoke(self, sources: set[int]) -> None:
+        self.progress.forget(sources)
+        for s in sources:
+            self._delivered_at.pop(s, None)
+
+
+async def handle(service: Service, messages: list[Any], progress: SourceProgress) -> set[int]:
+    """Validate a batch; every record goes to the keyed topic or the dead-letter topic.
+    Returns the input partitions whose valid events were forwarded (progress has them)."""
     settings = service.settings
     records = []
+    forwarded: set[int] = set()
     for m in messages:
         try:
-            records.append(classify(service, m))
+            record, event_ms = classify(service, m)
+            records.append(record)
+            if event_ms is not None:
+                progress.forward(m.partition, event_ms)
+                forwarded.add(m.partition)
         except Exception:  # never stall the stream on one record
             logger.exception(
                 "unexpected error on %s[%d]@%d; dead-lettering it",
@@ -81,7 +143,15 @@ async def handle(service: Service, messages: list[Any]) -> None:
     service.metrics.consumed.inc(len(messages))
     await failpoints.reached("ingest.write")
     await service.outbox.write(records)
+    return forwarded
 
 
-def register(service: Service) -> None:
-    service.batch_channel(service.events_topic, lambda batch: handle(service, batch))
+def register(service: Service) -> Ingest:
+    ingest = Ingest(service)
+    service.batch_channel(service.events_topic, ingest.handle)
+
+    @service.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def idle_sources() -> None:
+        await ingest.announce_idle()
+
+    return ingest

@@ -126,7 +126,7 @@ def ingest_record(value: bytes) -> Any:
         value=value, key=b"k", topic=settings.events_topic, partition=2, offset=17,
         timestamp=time.time(),
     )  # fmt: skip
-    return ingest.classify(service, raw)
+    return ingest.classify(service, raw)[0]
 
 
 def test_documented_headers_are_the_ones_ingest_writes(doc) -> None:
