@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 REPO = Path(__file__).resolve().parent.parent
+WATERMARK_KEY = b"\x00watermark"  # streams.watermarks.KEY, spelled out: tests share no code
 
 
 def reliability_seed(default: int) -> int:
@@ -145,8 +146,9 @@ async def read_topic(
     committed_only: bool = False,
     client: dict[str, Any] | None = None,
 ) -> list[Consumed]:
-    """Everything currently in a topic, from the beginning (no consumer group). `client`:
-    more aiokafka options (security)."""
+    """Everything currently in a topic, from the beginning (no consumer group), but ingest's
+    watermark records (streams/watermarks.py), which only counting reads. `client`: more
+    aiokafka options (security)."""
     consumer = AIOKafkaConsumer(
         **{"bootstrap_servers": bootstrap, **(client or {})},
         enable_auto_commit=False,
@@ -177,6 +179,7 @@ async def read_topic(
                 out.extend(
                     Consumed(r.key, r.value, dict(r.headers), tp.partition, r.offset)
                     for r in records
+                    if r.key != WATERMARK_KEY
                 )
         return out
     finally:
