@@ -85,6 +85,9 @@ class CounterConfig:
     # Event ids remembered per partition at most, whatever the rate: past it the oldest
     # buckets' ids are forgotten before their time (a duplicate of one then counts again).
     dedupe_max_ids: int = 1_000_000
+    # Whether event time waits for ingest's source reports (the service: its ingest always
+    # sends them). Without, the clock is the largest event time seen (event-time-ordered input).
+    await_sources: bool = False
 
     def __post_init__(self) -> None:
         if DAY_MS % self.bucket_ms:
@@ -126,7 +129,9 @@ class PartitionCounter:
     def clock_ms(self) -> int | None:
         """Event time this partition has reached: what closing and expiry go by (None: wait)."""
         if self.source_count is None:
-            return self.max_event_ms
+            # Before the first report, events of a fast source must not close the buckets of
+            # a slow one: a fresh partition of a backlog would otherwise close on partial data.
+            return None if self.config.await_sources else self.max_event_ms
         if len(self.sources) < self.source_count:
             return None  # an input partition not heard from: it may hold anything
         active = [c.event_ms for c in self.sources.values() if not c.idle]
@@ -145,10 +150,8 @@ class PartitionCounter:
         """Whether nothing more is on its way (true without source reports): the idle closer
         may then move event time on with the wall clock."""
         if self.source_count is None:
-            return True
-        return len(self.sources) >= self.source_count and all(
-            c.idle for c in self.sources.values()
-        )
+            return not self.config.await_sources
+        return len(self.sources) >= self.source_count and all(c.idle for c in self.sources.values())
 
     def observe_source(self, source: int, event_ms: int, idle: bool, count: int) -> None:
         """Ingest's report for one input partition (of `count`): forwarded up to event_ms."""

@@ -120,6 +120,7 @@ class BatchChannel(Service):
         self._space.set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._in_hand: set[Any] = set()  # partitions of the batch being handled
         self.progress = Progress()
         self.committed: dict[Any, int] = {}  # what this worker committed, per partition it holds
         self.commit_interval = float(app.conf.broker_commit_interval)
@@ -242,6 +243,7 @@ class BatchChannel(Service):
             assigned = self.app.consumer.assignment()
             batch = [m for m in batch if m.tp in assigned]
             self._idle.clear()
+            self._in_hand = {m.tp for m in batch}
             try:
                 left = await self._handle(batch)
             except asyncio.CancelledError:
@@ -252,12 +254,44 @@ class BatchChannel(Service):
                 await self.app.crash(exc)
                 return
             finally:
+                self._in_hand = set()
                 self._idle.set()
             # A partition revoked meanwhile is another worker's now: not ours to commit.
             assigned = self.app.consumer.assignment()
             self.progress.done([m for m in batch if m.tp in assigned], left or ())
             self._done_since_commit += len(batch)
+            if left:
+                await self._keep(left, assigned, stalled=len(left) == len(batch))
             await self._maybe_commit()
+
+    async def _keep(self, left: list[Any], assigned: set[Any], *, stalled: bool) -> None:
+        """Offer the records the handler left again, ahead of newer ones.
+
+        They are not fetched again: Faust re-reads only after a rebalance's seek, and drops
+        what lies behind its read offset after any other seek. A partition revoked meanwhile
+        is dropped here (and from the buffer by revoke): its next owner reads it from Kafka.
+        """
+        kept = [m for m in left if m.tp in assigned]
+        if not kept:
+            return
+        self._buffer[:0] = kept
+        self._buffered_bytes += sum(len(m.value or b"") for m in kept)
+        if stalled:
+            # Nothing moved (a fenced partition, a gap being fetched again): do not spin.
+            await asyncio.sleep(min(self.batch_seconds, 0.2))
+
+    def holds(self, tp: Any) -> bool:
+        """Whether a record of tp is buffered or being handled."""
+        return tp in self._in_hand or any(m.tp == tp for m in self._buffer)
+
+    def finished_offset(self, tp: Any) -> int | None:
+        """The offset after the last record of tp the handler finished, else the committed
+        offset this worker started from (None: not known)."""
+        done = self.progress.next_offset(tp)
+        if done is not None:
+            return done
+        committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
+        return committed if committed is not None and committed >= 0 else None
 
     async def _handle(self, batch: list[Any]) -> list[Any] | None:
         skipped = [m for m in batch if is_skipped(m)]

@@ -29,6 +29,10 @@ class Progress:
                 self._next[m.tp] = m.offset + 1
                 self._dirty.add(m.tp)
 
+    def next_offset(self, tp: Any) -> int | None:
+        """The offset after the last record of tp finished (None: none since assignment)."""
+        return self._next.get(tp)
+
     def take(self) -> dict[Any, int]:
         """The offsets that moved since the last take."""
         moved = {tp: self._next[tp] for tp in self._dirty}

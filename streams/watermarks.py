@@ -63,9 +63,3 @@ class SourceProgress:
         event_ms = self.forwarded.get(source, 0)
         self._announced[source] = (event_ms, idle, now_s)
         return Watermark(source, of, event_ms, idle)
-
-    def forget(self, sources: set[int]) -> None:
-        """Partitions that moved to another worker: it announces them now."""
-        for s in sources:
-            self.forwarded.pop(s, None)
-            self._announced.pop(s, None)

@@ -40,6 +40,7 @@ class Counting:
             history_ms=s.history_days * 86_400_000,
             dedupe_ms=s.dedupe_hours * 3_600_000,
             dedupe_max_ids=s.dedupe_max_ids,
+            await_sources=True,
         )
         self.counters: dict[int, PartitionCounter] = {}
         # wall-clock ms and max event time at the last batch, per partition (idle closing)

@@ -14,6 +14,7 @@ from streams.watermarks import SourceProgress
 
 if TYPE_CHECKING:
     from streams.app import Service
+    from streams.fastpath import BatchChannel
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Ingest:
         self.service = service
         self.progress = SourceProgress()
         self._delivered_at: dict[int, float] = {}  # input partition -> when a batch had it
+        self.channel: BatchChannel | None = None
 
     async def handle(self, messages: list[Any]) -> None:
         forwarded = await handle(self.service, messages, self.progress)
@@ -74,18 +76,32 @@ class Ingest:
         await self._announce(forwarded, idle=False, now=now)
 
     async def announce_idle(self) -> None:
-        """Sources with nothing left to forward (caught up, quiet for a second) are idle:
-        counting stops waiting for them. Repeated now and then."""
-        consumer = self.service.app.consumer
-        topic = self.service.settings.events_topic
+        """Input partitions with nothing left to forward are idle: counting stops waiting for
+        them. Idle means every record up to the partition's high watermark has been forwarded
+        (finished by the handler, not merely fetched: records held behind back-pressure are
+        not forwarded yet). Repeated now and then; never during a rebalance."""
+        service = self.service
+        channel = self.channel
+        if channel is None or service.app.rebalancing:
+            return
+        consumer = service.app.consumer
+        topic = service.settings.events_topic
         now = time.monotonic()
         idle = set()
         for tp in consumer.assignment():
-            if tp.topic != topic or now - self._delivered_at.get(tp.partition, 0) < 1.0:
+            if tp.topic != topic or channel.holds(tp):
                 continue
             highwater = consumer.highwater(tp)
-            position = await consumer.position(tp)
-            if highwater is not None and position is not None and position >= highwater:
+            finished = channel.finished_offset(tp)
+            if highwater is None:
+                continue
+            if finished is None:
+                # Nothing finished or committed since assignment: idle only if the log is
+                # empty where this worker reads (no record was ever delivered from it).
+                if now - self._delivered_at.get(tp.partition, 0) < 1.0:
+                    continue
+                finished = await consumer.position(tp)
+            if finished is not None and finished >= highwater:
                 idle.add(tp.partition)
         await self._announce(idle, idle=True, now=now)
 
@@ -104,11 +120,6 @@ class Ingest:
             for q in range(keyed_partitions or service.settings.partitions):
                 records.append(Record(service.keyed_topic_name, watermarks.KEY, value, q))
         await service.outbox.write(records)
-
-    def revoke(self, sources: set[int]) -> None:
-        self.progress.forget(sources)
-        for s in sources:
-            self._delivered_at.pop(s, None)
 
 
 async def handle(service: Service, messages: list[Any], progress: SourceProgress) -> set[int]:
@@ -148,7 +159,7 @@ async def handle(service: Service, messages: list[Any], progress: SourceProgress
 
 def register(service: Service) -> Ingest:
     ingest = Ingest(service)
-    service.batch_channel(service.events_topic, ingest.handle)
+    ingest.channel = service.batch_channel(service.events_topic, ingest.handle)
 
     @service.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def idle_sources() -> None:

@@ -27,6 +27,21 @@ def test_a_source_not_heard_from_holds_every_bucket_open() -> None:
     assert result.closed == [] and c.watermark_ms is None
 
 
+def test_before_the_first_report_nothing_closes_when_reports_are_awaited() -> None:
+    # A fresh partition of a backlog: the first batch holds a fast source's events days ahead
+    # of a slow one's. Closing on the largest event time would make the slow one late.
+    c = PartitionCounter(CounterConfig(bucket_ms=5 * MINUTE_MS, await_sources=True))
+    r1 = c.apply_batch([ev(FAST, T0 + 2 * DAY_MS, 0), ev(SLOW, T0, 1)])
+    assert r1.closed == [] and c.watermark_ms is None and not c.all_sources_idle()
+    c.observe_source(0, T0 + 2 * DAY_MS, idle=False, count=2)
+    c.observe_source(1, T0 + 5 * MINUTE_MS, idle=False, count=2)
+    r2 = c.apply_batch([ev(SLOW, T0 + 2 * MINUTE_MS, 2)])
+    assert r2.late == 0 and r2.closed == [] and c.closed_until is not None
+    # The legacy clock (input already in event-time order, no reports) closes at once.
+    legacy = PartitionCounter(CounterConfig(bucket_ms=5 * MINUTE_MS))
+    assert legacy.apply_batch([ev(FAST, T0 + 2 * DAY_MS, 0), ev(SLOW, T0, 1)]).closed
+
+
 def test_the_slow_source_decides_and_its_events_are_not_late() -> None:
     c = PartitionCounter(CFG)
     c.observe_source(0, T0 + 2 * DAY_MS, idle=False, count=2)
