@@ -9,6 +9,7 @@ ignore buckets they already evaluated, so a replay re-emits nothing that was com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -83,8 +84,13 @@ class Detection:
             linger_ms=5,
             compression_type=settings.compression_type,
         )
-        await producer.start()  # init_transactions: fences the previous owner, aborts its txn
-        self._producers[q] = producer
+        try:
+            await producer.start()  # init_transactions: fences the previous owner, aborts its txn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producers[q] = producer  # _drop stops it if the restore below fails
         part = DetectPartition(self.config, self.bucket_ms)
         started = time.monotonic()
         n = await self._restore(q, part)
@@ -169,7 +175,6 @@ class Detection:
                 await self._process_partition(q, messages)
 
     async def _process_partition(self, q: int, messages: list[Any]) -> None:
-        part = await self._own(q)
         reports = []
         for m in messages:
             try:
@@ -182,8 +187,9 @@ class Detection:
                     m.offset,
                 )
         for attempt in range(MAX_TRANSACTION_ATTEMPTS):
-            result = part.apply(reports)
             try:
+                part = await self._own(q)  # after a failure: the broker may still be down
+                result = part.apply(reports)
                 await self._commit(q, part, result)
                 return
             except ProducerFenced:
@@ -205,7 +211,6 @@ class Detection:
                 )
                 await self._drop(q)
                 await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
-                part = await self._own(q)
         raise RuntimeError(f"detection partition {q}: no transaction went through")
 
     async def _commit(self, q: int, part: DetectPartition, result: DetectResult) -> None:

@@ -110,14 +110,13 @@ class Ingest:
         due = sorted(s for s in sources if self.progress.due(s, idle, now))
         if not due:
             return
-        of = service.app.consumer.topic_partitions(service.settings.events_topic)
-        if not of:
-            return  # no metadata yet; the next batch or tick tells
-        keyed_partitions = service.app.consumer.topic_partitions(service.keyed_topic_name)
+        # Every topic of the service has this many partitions (streams/admin.py checks it at
+        # start). Not the consumer's metadata snapshot: only the group leader keeps one.
+        of = service.settings.partitions
         records = []
         for s in due:
             value = watermarks.encode(self.progress.announced(s, of, idle, now))
-            for q in range(keyed_partitions or service.settings.partitions):
+            for q in range(of):
                 records.append(Record(service.keyed_topic_name, watermarks.KEY, value, q))
         await service.outbox.write(records)
 

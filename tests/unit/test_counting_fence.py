@@ -83,6 +83,8 @@ async def test_fenced_partition_is_neither_idle_closed_nor_counted() -> None:
     counting, service = counting_with_one_partition()
     left = await counting.process([Message(0, event(0, 1)), Message(1, event(1, 14))])
     assert left == []
+    # Ingest's report: its one input partition is caught up (else nothing may close).
+    counting.counters[0].observe_source(0, 0, idle=True, count=1)
     written = len(service.outbox.records)
     # Idle for 20 minutes of wall time: the idle clock would close its open buckets.
     counting._anchors[0] = (time.time() - 1200, counting._anchors[0][1])
