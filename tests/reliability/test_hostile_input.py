@@ -19,8 +19,8 @@ from schemas.dead_letter import (
     HEADER_SOURCE_TOPIC,
 )
 from schemas.event import MAX_EVENT_BYTES, parse_event
-from streams.admin import ensure_topics
-from streams.windows import to_rfc3339
+from streams.count.windows import to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.hostile_plan import MEGABYTE, Input, build_plan, with_megabytes
 from tests.hostile_specs import WINDOW_END, draw_specs
 from tests.support import (
