@@ -13,7 +13,8 @@ from array import array
 from aiokafka.partitioner import murmur2
 from generate import directions
 
-from streams.count.counter import BatchResult, CounterConfig, Direction, PartitionCounter
+from streams.count.counter import PartitionCounter
+from streams.count.model import BatchResult, CounterConfig, Direction
 from streams.count.state import changed_entries, meta_entry
 from streams.count.windows import DAY_MS
 

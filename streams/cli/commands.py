@@ -111,7 +111,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _stop(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.cli.run import stop
+    from streams.cli.background_worker import stop
 
     return stop(settings, sys.stdout)
 

@@ -14,7 +14,8 @@ from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_of
 from schemas.event import InvalidEvent, parse_event
 from streams import failpoints
 from streams.count import state
-from streams.count.counter import BatchResult, CountedEvent, CounterConfig, PartitionCounter
+from streams.count.counter import PartitionCounter
+from streams.count.model import BatchResult, CountedEvent, CounterConfig
 from streams.count.records import count_record, encode_report
 from streams.ingest import watermarks
 from streams.kafka.outbox import Record

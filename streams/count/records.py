@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from streams.count.counter import ClosedBucket, Direction
+from streams.count.model import ClosedBucket, Direction
 from streams.count.windows import to_rfc3339
 
 

@@ -7,7 +7,8 @@ import struct
 from array import array
 from collections.abc import Iterable, Iterator
 
-from streams.count.counter import BatchResult, Direction, PartitionCounter, SourceClock
+from streams.count.counter import PartitionCounter
+from streams.count.model import BatchResult, Direction, SourceClock
 
 _OFFSET = struct.Struct(">q")
 

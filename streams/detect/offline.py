@@ -22,13 +22,8 @@ from collections.abc import Iterable, Sequence
 from aiokafka.partitioner import murmur2
 
 from schemas.event import InvalidEvent, parse_event
-from streams.count.counter import (
-    BatchResult,
-    ClosedBucket,
-    CountedEvent,
-    CounterConfig,
-    PartitionCounter,
-)
+from streams.count.counter import PartitionCounter
+from streams.count.model import BatchResult, ClosedBucket, CountedEvent, CounterConfig
 from streams.count.records import BucketReport
 from streams.detect.config import DetectConfig, Thresholds, load_config
 from streams.detect.lifecycle import Severity, Status

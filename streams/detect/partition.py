@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from streams.count.counter import Direction
+from streams.count.model import Direction
 from streams.count.records import BucketReport
 from streams.count.windows import DAY_MS
 from streams.detect.config import DetectConfig, crossing_key

@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from itertools import accumulate
 
-from streams.count.counter import Direction
+from streams.count.model import Direction
 from streams.detect.config import Thresholds, border_key, crossing_key
 from streams.detect.significance import excess_p
 from streams.simulate.scenario import Scenario, lanes

@@ -38,6 +38,7 @@ from typing import Any
 from mode import Service
 
 from streams.kafka import unreadable
+from streams.kafka.fresh_partitions import seek_uncommitted_to_beginning
 from streams.kafka.offsets import Progress
 from streams.kafka.unreadable import SkippedBatch, is_skipped
 
@@ -58,32 +59,6 @@ SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
 # Called with the revoked partitions of the channel's topic before the batch in hand is
 # awaited: the handler fences them, so nothing it runs on its own (a timer) writes for them.
 RevokeHandler = Callable[[set[Any]], Awaitable[None]]
-
-
-def _seek_uncommitted_to_beginning(consumer: Any, topics: set[str]) -> None:
-    """Wrap Faust's seek-to-committed so our partitions with no committed offset start over."""
-    ours: set[str] | None = getattr(consumer, "_batch_channel_topics", None)
-    if ours is not None:
-        ours.update(topics)
-        return
-    ours = consumer._batch_channel_topics = set(topics)
-    original = consumer.perform_seek
-
-    async def perform_seek() -> None:
-        await original()
-        # Faust set the read offset of every assigned partition from its committed offset,
-        # None where there is none; those partitions' positions are wherever fetching got.
-        fresh = {
-            tp: 0
-            for tp in consumer.assignment()
-            if tp.topic in ours and consumer._read_offset.get(tp) is None
-        }
-        if fresh:
-            logger.info("no committed offset for %d partitions: reading from the start", len(fresh))
-            # Offset 0, or the log's start if retention removed it (auto_offset_reset).
-            await consumer.seek_wait(fresh)
-
-    consumer.perform_seek = perform_seek
 
 
 class BatchChannel(Service):
@@ -128,7 +103,7 @@ class BatchChannel(Service):
         self._done_since_commit = 0
 
     async def on_start(self) -> None:
-        _seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
+        seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
 
     def install(self) -> None:
         """Subscribe the topic and route its partitions' records to this channel."""

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
 
-from streams.count.counter import Direction, PartitionCounter
+from streams.count.counter import PartitionCounter
+from streams.count.model import Direction
 from streams.count.windows import DAY_MS, MINUTE_MS, to_rfc3339
 from streams.detect.config import crossing_key
 

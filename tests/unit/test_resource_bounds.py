@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-from streams.count.counter import CountedEvent, CounterConfig, PartitionCounter
+from streams.count.counter import PartitionCounter
+from streams.count.model import CountedEvent, CounterConfig
 from streams.count.windows import DAY_MS, HOUR_MS, MINUTE_MS
 from streams.kafka.batch_channel import MAX_BUFFERED_BYTES
 from streams.kafka.topics import (

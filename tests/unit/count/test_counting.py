@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from streams.count.counter import CountedEvent, CounterConfig, PartitionCounter
+from streams.count.counter import PartitionCounter
+from streams.count.model import CountedEvent, CounterConfig
 from streams.count.windows import DAY_MS, MINUTE_MS, bucket_start
 
 T0 = 1_663_718_400_000  # 2022-09-21T00:00:00Z

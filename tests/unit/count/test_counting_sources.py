@@ -7,7 +7,8 @@ import random
 from collections import Counter
 
 from streams.count import state
-from streams.count.counter import CountedEvent, CounterConfig, PartitionCounter
+from streams.count.counter import PartitionCounter
+from streams.count.model import CountedEvent, CounterConfig
 from streams.count.windows import DAY_MS, HOUR_MS, MINUTE_MS, bucket_start
 from streams.ingest.watermarks import SourceProgress, Watermark, decode, encode, is_watermark
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from streams.count.counter import ClosedBucket
+from streams.count.model import ClosedBucket
 from streams.count.records import encode_report
 from streams.detect import agent as detect
 from streams.detect.agent import Detection

@@ -17,7 +17,7 @@ import yaml
 from schemas import asyncapi, export
 from schemas.bucket_report import BUCKET_REPORT
 from schemas.dead_letter import DeadLetterReason
-from streams.count.counter import ClosedBucket
+from streams.count.model import ClosedBucket
 from streams.count.records import count_record, encode_report
 from streams.ingest import agent as ingest
 from streams.kafka.topics import topic_specs

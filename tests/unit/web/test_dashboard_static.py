@@ -31,7 +31,7 @@ def test_the_script_polls_only_the_dashboard_api() -> None:
 
 
 def test_make_run_prints_the_dashboard_url() -> None:
-    from streams.cli.run import dashboard_url
+    from streams.cli.background_worker import dashboard_url
     from streams.settings import Settings
 
     assert dashboard_url(Settings(web_port=7070)) == "http://127.0.0.1:7070/"
