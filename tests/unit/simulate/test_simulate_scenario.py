@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from streams.errors import ConfigError
 from streams.simulate import ScenarioError, available_scenarios, load_scenario, parse_scenario
-from streams.simulate.scenario import Surge, lanes
+from streams.simulate.lanes import lanes
+from streams.simulate.scenario import Surge
 
 GOOD = """
 name = "tiny"
