@@ -1,4 +1,4 @@
-"""The worker's read API: current rolling counts per crossing and direction, as JSON."""
+"""The worker's HTTP API: rolling counts per crossing and direction, borders, health, /metrics."""
 
 from __future__ import annotations
 
