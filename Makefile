@@ -64,10 +64,11 @@ SOAK_TESTS ?= tests/reliability
 soak: install kafka-up system-deps ## The reliability suite SOAK_RUNS times (5) with new seeds each run, and a summary (SOAK_TESTS narrows it)
 	$(BIN)/python -m tests.reliability.soak --runs $(SOAK_RUNS) $(SOAK_TESTS)
 
-lint: install asyncapi-tools ## ruff, ruff format --check, mypy, schema drift, AsyncAPI parser
+lint: install asyncapi-tools ## ruff, ruff format --check, mypy, import-linter contracts, schema drift, AsyncAPI parser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check streams schemas tests
 	$(BIN)/mypy streams schemas
+	$(BIN)/lint-imports
 	$(BIN)/python -m schemas.export --check
 	@$(MAKE) --no-print-directory check-deploy
 	node tools/asyncapi/validate.js schemas/asyncapi.yaml

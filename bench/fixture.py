@@ -13,9 +13,10 @@ from array import array
 from aiokafka.partitioner import murmur2
 from generate import directions
 
-from streams.counting import BatchResult, CounterConfig, Direction, PartitionCounter
-from streams.state import changed_entries, meta_entry
-from streams.windows import DAY_MS
+from streams.count.counter import PartitionCounter
+from streams.count.model import BatchResult, CounterConfig, Direction
+from streams.count.state import changed_entries, meta_entry
+from streams.count.windows import DAY_MS
 
 BUCKET_MS = 300_000
 PER_DAY = DAY_MS // BUCKET_MS

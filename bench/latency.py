@@ -46,7 +46,7 @@ from generate import PAIRS, directions
 from kafka_util import Lag, delete_topics
 from worker import Worker
 
-from streams.windows import to_rfc3339
+from streams.count.windows import to_rfc3339
 
 BUCKET_S = 300
 SURGE_FACTOR = 3

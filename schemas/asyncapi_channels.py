@@ -3,19 +3,19 @@
 from dataclasses import dataclass
 
 from schemas.event import MAX_EVENT_BYTES
-from streams.settings import Settings
-from streams.topics import (
+from streams.kafka.topics import (
     TABLES,
     border_buckets_topic,
     detect_state_topic,
     keyed_events_topic,
     table_changelog,
 )
+from streams.settings import Settings
 
 
 @dataclass(frozen=True)
 class Topic:
-    """One topic as the document describes it (its Kafka settings come from streams/topics.py)."""
+    """One topic as the document describes it (Kafka settings from streams/kafka/topics.py)."""
 
     channel: str  # the channel id in the document
     title: str

@@ -47,7 +47,7 @@ HEADERS: dict[str, tuple[bool, str]] = {
     "x-source-offset": (True, "Its offset, in decimal."),
     "x-source-last-offset": (False, "unreadable_batch only: the last offset of the range."),
 }
-SOURCE_TIMESTAMP = "x-source-timestamp"  # set by streams/agents/ingest.py
+SOURCE_TIMESTAMP = "x-source-timestamp"  # set by streams/ingest/agent.py
 
 
 def payload_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -9,14 +9,15 @@ import faust
 from faust.types import TP
 
 from schemas.dead_letter import DeadLetterReason, unreadable_batch_headers
-from streams import failpoints, unreadable
-from streams.fastpath import BatchChannel
-from streams.kafka import faust_credentials
+from streams import failpoints
+from streams.kafka import unreadable
+from streams.kafka.batch_channel import BatchChannel
+from streams.kafka.clients import faust_credentials
+from streams.kafka.outbox import Outbox, Record
+from streams.kafka.topics import MAX_REQUEST_BYTES, border_buckets_topic, keyed_events_topic
+from streams.kafka.unreadable import SkippedBatch
 from streams.metrics import Metrics
-from streams.outbox import Outbox, Record
 from streams.settings import Settings
-from streams.topics import MAX_REQUEST_BYTES, border_buckets_topic, keyed_events_topic
-from streams.unreadable import SkippedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ class Service:
             logging_config=None,
         )
         self.keyed_topic_name = keyed_events_topic(settings)
-        # acks=False: the batch channels commit these topics' offsets (see streams/fastpath.py).
+        # acks=False: the batch channels commit these topics' offsets
+        # (see streams/kafka/batch_channel.py).
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "acks": False}
         self.events_topic = self.app.topic(settings.events_topic, **raw)
         self.keyed_topic = self.app.topic(self.keyed_topic_name, **raw)
@@ -111,8 +113,10 @@ class Service:
         self._outbox: Outbox | None = None
         self.channels: list[BatchChannel] = []
 
-        from streams import web
-        from streams.agents import count, detect, ingest
+        from streams.count import agent as count
+        from streams.detect import agent as detect
+        from streams.ingest import agent as ingest
+        from streams.web import api as web
 
         ingest.register(self)
         self.counting = count.register(self)
@@ -127,22 +131,22 @@ class Service:
         web.register(self)
         web.register_health(self)
         web.register_metrics(self)
-        from streams.dashboard import web as dashboard
+        from streams.web.dashboard import views as dashboard
 
         self.dashboard = dashboard.register(self)
-        from streams.broker_probe import BrokerProbe
+        from streams.kafka.broker_probe import BrokerProbe
 
         self.broker_probe = BrokerProbe(settings)
         self.app.add_dependency(self.broker_probe)
         if settings.alertmanager_url:
-            from streams.alertmanager import AlertmanagerBridge
+            from streams.alerting.alertmanager import AlertmanagerBridge
 
             self.app.add_dependency(AlertmanagerBridge(settings, self.metrics))
 
     def batch_channel(
         self, topic: Any, handler: Any, *, with_skips: bool = False, on_revoke: Any = None
     ) -> BatchChannel:
-        """Deliver a topic's records to handler in batches (see streams/fastpath.py)."""
+        """Deliver a topic's records to handler in batches (see streams/kafka/batch_channel.py)."""
         channel = BatchChannel(
             self.app,
             topic,

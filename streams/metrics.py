@@ -211,8 +211,8 @@ def consumer_lag(service: Any) -> dict[tuple[str, int], int]:
             continue
         if end is None:
             continue
-        # Our batch channels commit these topics (streams/fastpath.py); before their first
-        # commit, what Faust read from Kafka at assignment.
+        # Our batch channels commit these topics (streams/kafka/batch_channel.py); before their
+        # first commit, what Faust read from Kafka at assignment.
         committed = committed_by_us.get(tp) or consumer._committed_offset.get(tp) or 0
         out[(tp.topic, tp.partition)] = max(0, end - committed)
     return out

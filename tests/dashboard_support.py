@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.simulate import Scenario, parse_scenario
-from streams.simulate.scenario import lanes
+from streams.simulate.lanes import lanes
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

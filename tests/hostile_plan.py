@@ -12,7 +12,7 @@ from typing import Any
 
 from schemas.dead_letter import DeadLetterReason
 from schemas.event import InvalidEvent, parse_event
-from streams.windows import bucket_start
+from streams.count.windows import bucket_start
 from tests.hostile_specs import (
     BUCKET_MS,
     CLOSER_MS,

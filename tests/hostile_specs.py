@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from schemas.countries import COUNTRY_CODES
 from schemas.event import CROSSING_ID_PATTERN, MAX_EVENT_BYTES, BorderEvent
-from streams.windows import HOUR_MS
+from streams.count.windows import HOUR_MS
 
 BATCHES, BATCH_SIZE = 265, 40  # hypothesis caps the choices of one example; many small ones
 BUCKET_MS = 300_000

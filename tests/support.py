@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 REPO = Path(__file__).resolve().parent.parent
-WATERMARK_KEY = b"\x00watermark"  # streams.watermarks.KEY, spelled out: tests share no code
+WATERMARK_KEY = b"\x00watermark"  # streams.ingest.watermarks.KEY, spelled out: tests share no code
 
 
 def reliability_seed(default: int) -> int:
@@ -147,7 +147,7 @@ async def read_topic(
     client: dict[str, Any] | None = None,
 ) -> list[Consumed]:
     """Everything currently in a topic, from the beginning (no consumer group), but ingest's
-    watermark records (streams/watermarks.py), which only counting reads. `client`: more
+    watermark records (streams/ingest/watermarks.py), which only counting reads. `client`: more
     aiokafka options (security)."""
     consumer = AIOKafkaConsumer(
         **{"bootstrap_servers": bootstrap, **(client or {})},
@@ -203,7 +203,7 @@ def reference_counts(
 ) -> Counter[tuple[str, str, str, str]]:
     """What a careful human computes: valid events, each (crossing, event_id) once, per bucket."""
     from schemas.event import InvalidEvent, parse_event
-    from streams.windows import bucket_start, to_rfc3339
+    from streams.count.windows import bucket_start, to_rfc3339
 
     seen: set[tuple[str, str]] = set()
     totals: Counter[tuple[str, str, str, str]] = Counter()
@@ -308,7 +308,7 @@ def synthetic_events(
     """
     import random
 
-    from streams.windows import to_rfc3339
+    from streams.count.windows import to_rfc3339
 
     rng = random.Random(seed)
     countries = [("RU", "GE"), ("GE", "RU"), ("RU", "FI"), ("FI", "RU"), ("RU", "KZ")]

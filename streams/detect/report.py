@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from streams.detect.offline import OfflineResult
+    from streams.detect.outcome import OfflineResult
 
 MINUTE_MS = 60_000
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from array import array
 from itertools import accumulate
 
-from streams.counting import Direction
+from streams.count.model import Direction
 from streams.detect.config import Thresholds, border_key, crossing_key
 from streams.detect.significance import excess_p
-from streams.simulate.scenario import Scenario, lanes
+from streams.simulate.lanes import lanes
+from streams.simulate.scenario import Scenario
 
 MINUTE_MS = 60_000
 _BUCKET_MIN = 5

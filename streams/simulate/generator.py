@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Literal, NamedTuple
 
-from streams.simulate.scenario import DirectionKey, Lane, Scenario, lanes
+from streams.simulate.lanes import Lane, lanes
+from streams.simulate.scenario import DirectionKey, Scenario
 
 Kind = Literal["event", "duplicate", "late", "malformed"]
 KINDS: tuple[Kind, ...] = ("event", "duplicate", "late", "malformed")

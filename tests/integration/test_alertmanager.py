@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from streams.admin import ensure_topics
-from streams.windows import bucket_start, to_rfc3339
+from streams.count.windows import bucket_start, to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.am_support import AlertmanagerProcess, Webhook
 from tests.support import (
     WorkerProcess,

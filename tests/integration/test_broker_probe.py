@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from streams.broker_probe import BrokerProbe
+from streams.kafka.broker_probe import BrokerProbe
 from tests.support import free_port, settings_from
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.admin import ensure_topics
-from streams.windows import MINUTE_MS, to_rfc3339
+from streams.count.windows import MINUTE_MS, to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.conftest import KAFKA_SH
 from tests.kcat import kcat_produce
 from tests.support import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from tests.support import (
     WorkerProcess,
     drained,
@@ -56,7 +56,7 @@ def run_and_compare(
     from schemas.event import parse_event
 
     last_ms = max(parse_event(v).event_time_ms for _, v in messages[-200:])
-    from streams.windows import to_rfc3339
+    from streams.count.windows import to_rfc3339
 
     must_have = {k for k in reference if k[3] <= to_rfc3339(last_ms - LATENESS_MS - 3_600_000)}
     published: dict[tuple[str, str, str, str], int] = {}

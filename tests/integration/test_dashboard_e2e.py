@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from streams.simulate import generate
 from streams.simulate.sender import send_scenario
 from tests.dashboard_support import chromium, dashboard_scenario, requested_urls, static_config

@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.admin import ensure_topics
-from streams.windows import HOUR_MS, MINUTE_MS, to_rfc3339
+from streams.count.windows import HOUR_MS, MINUTE_MS, to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.support import (
     Consumed,
     WorkerProcess,

@@ -13,7 +13,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.event import InvalidEvent, parse_event
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from tests.samples import event_line as line
 from tests.support import REPO, read_topic, settings_from
 

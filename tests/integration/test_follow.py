@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from tests.samples import sample_alert
 from tests.support import REPO, produce, settings_from
 

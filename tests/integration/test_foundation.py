@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.admin import ensure_topics
 from streams.errors import TopicMismatchError
-from streams.topics import topic_specs
+from streams.kafka.admin import ensure_topics
+from streams.kafka.topics import topic_specs
 from tests.support import WorkerProcess, produce, read_topic, settings_from, wait_until
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.admin import ensure_topics
-from streams.windows import bucket_start, to_rfc3339
+from streams.count.windows import bucket_start, to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.support import WorkerProcess, produce, read_topic, settings_from, wait_until
 
 pytestmark = pytest.mark.integration

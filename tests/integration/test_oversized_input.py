@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from streams.admin import ensure_topics
-from streams.topics import MAX_INPUT_BYTES
+from streams.kafka.admin import ensure_topics
+from streams.kafka.topics import MAX_INPUT_BYTES
 from tests.support import REPO, read_topic, settings_from
 
 pytestmark = pytest.mark.integration

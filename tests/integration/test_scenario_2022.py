@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.admin import ensure_topics
 from streams.detect.offline import run_scenario
+from streams.kafka.admin import ensure_topics
 from streams.simulate import generate, load_scenario
 from streams.simulate.sender import send_scenario
 from tests.support import WorkerProcess, read_topic, settings_from, wait_until

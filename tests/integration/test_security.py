@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from streams.admin import ensure_topics
-from streams.kafka import client_kwargs, describe_connection
+from streams.kafka.admin import ensure_topics
+from streams.kafka.clients import client_kwargs, describe_connection
 from tests.conftest import KAFKA_SH, REPO
 from tests.support import (
     WorkerProcess,
@@ -87,7 +87,7 @@ def test_worker_counts_exactly_over_tls_with_scram_sha_512(secure_env, tmp_path)
     messages = synthetic_events(6000, 6, seed=21, span_ms=86_400_000)
     reference = reference_counts(v for _, v in messages)
     from schemas.event import parse_event
-    from streams.windows import to_rfc3339
+    from streams.count.windows import to_rfc3339
 
     last_ms = max(parse_event(v).event_time_ms for _, v in messages[-100:])
     must_have = {k for k in reference if k[3] < to_rfc3339(last_ms - 3_600_000)}

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from schemas.event import InvalidEvent, parse_event
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from streams.simulate import expected_totals, generate, load_scenario
 from streams.simulate.sender import send_scenario
 from tests.support import read_topic, settings_from

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from schemas.dead_letter import DeadLetterReason
-from streams.admin import ensure_topics
-from streams.windows import to_rfc3339
+from streams.count.windows import to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.conftest import KAFKA_SH
 from tests.kcat import kcat_produce
 from tests.record_batches import damage_segment

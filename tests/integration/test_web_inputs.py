@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from streams.settings import Settings
 from tests.support import WorkerProcess, produce, settings_from, synthetic_events, wait_until
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.detect.offline import OfflineResult, run_scenario
+from streams.count.windows import to_rfc3339
+from streams.detect.offline import run_scenario
+from streams.detect.outcome import OfflineResult
 from streams.simulate import SimMessage, generate, load_scenario
 from streams.simulate.sender import send_scenario
-from streams.windows import to_rfc3339
 from tests.support import (
     WorkerProcess,
     drained,

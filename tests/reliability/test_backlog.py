@@ -14,7 +14,7 @@ from collections import defaultdict
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from tests.reliability.replay import (
     assert_same_alerts,
     load_replay,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from streams.simulate.sender import send_scenario
 from tests.conftest import KAFKA_SH
 from tests.integration.test_counting_exact import run_and_compare

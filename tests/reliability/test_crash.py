@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from streams.admin import ensure_topics
+from streams.kafka.admin import ensure_topics
 from tests.reliability.replay import (
     Sender as ReplaySender,
 )

@@ -19,8 +19,8 @@ from schemas.dead_letter import (
     HEADER_SOURCE_TOPIC,
 )
 from schemas.event import MAX_EVENT_BYTES, parse_event
-from streams.admin import ensure_topics
-from streams.windows import to_rfc3339
+from streams.count.windows import to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.hostile_plan import MEGABYTE, Input, build_plan, with_megabytes
 from tests.hostile_specs import WINDOW_END, draw_specs
 from tests.support import (
@@ -161,7 +161,7 @@ def test_hostile_inputs_are_counted_once_or_dead_lettered_with_their_bytes(
         assert sum(published.values()) == sum(reference.values())
         assert all(k[3] < to_rfc3339(WINDOW_END) for k in published)
         alive()
-        # 20 MiB of huge values went through; the worker did not keep them (see fastpath).
+        # 20 MiB of huge values went through; the worker kept none (kafka/batch_channel.py).
         assert worker.proc is not None
         status = Path(f"/proc/{worker.proc.pid}/status").read_text()
         peak_mb = int(status.split("VmHWM:")[1].split()[0]) // 1024

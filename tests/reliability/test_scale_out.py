@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.admin import ensure_topics
 from streams.detect.offline import partition_of
-from streams.topics import keyed_events_topic
+from streams.kafka.admin import ensure_topics
+from streams.kafka.topics import keyed_events_topic
 from tests.reliability.replay import wait_counts_exact
 from tests.support import (
     WorkerProcess,
@@ -45,7 +45,7 @@ def test_scale_out_and_kill_one_of_three(service_env, tmp_path) -> None:
     assert {partition_of(k, PARTITIONS) for k in keys} == set(range(PARTITIONS)), keys
     reference = reference_counts(v for _, v in messages)
     from schemas.event import parse_event
-    from streams.windows import to_rfc3339
+    from streams.count.windows import to_rfc3339
 
     last_ms = max(parse_event(v).event_time_ms for _, v in messages[-500:])
     must_have = {k for k in reference if k[3] < to_rfc3339(last_ms - 3_600_000)}

@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from schemas.event import parse_event
-from streams.admin import ensure_topics
-from streams.windows import to_rfc3339
+from streams.count.windows import to_rfc3339
+from streams.kafka.admin import ensure_topics
 from tests.reliability.replay import wait_counts_exact
 from tests.support import (
     WorkerProcess,

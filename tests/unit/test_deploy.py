@@ -101,7 +101,7 @@ def test_k8s_worker_settings_probes_and_ports_match_the_service() -> None:
     assert port["containerPort"] == settings.web_port
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(settings.web_port)
     assert objects["Service/border-surge"]["spec"]["ports"][0]["targetPort"] == port["name"]
-    web = (Path(__file__).resolve().parents[2] / "streams" / "web.py").read_text()
+    web = (Path(__file__).resolve().parents[2] / "streams" / "web" / "api.py").read_text()
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka import faust_credentials
+from streams.kafka.clients import faust_credentials
 from streams.logs import logging_config
 from streams.settings import Settings
 
@@ -51,7 +51,7 @@ def sasl_settings(**extra: object) -> Settings:
 
 def test_json_format_is_one_object_per_line_with_record_context(capture: io.StringIO) -> None:
     configure(Settings(log_format="json"), capture)
-    log = logging.getLogger("streams.agents.ingest")
+    log = logging.getLogger("streams.ingest.agent")
     log.warning(
         "bad record at %s[%d]@%d",
         "b.events",
@@ -66,7 +66,7 @@ def test_json_format_is_one_object_per_line_with_record_context(capture: io.Stri
     lines = capture.getvalue().splitlines()
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert first["level"] == "WARNING" and first["logger"] == "streams.agents.ingest"
+    assert first["level"] == "WARNING" and first["logger"] == "streams.ingest.agent"
     assert first["message"] == "bad record at b.events[2]@41"
     assert (first["topic"], first["partition"], first["offset"]) == ("b.events", 2, 41)
     assert first["time"].endswith("Z") and first["time"][:2] == "20"

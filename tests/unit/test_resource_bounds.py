@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import random
 
-from streams.counting import CountedEvent, CounterConfig, PartitionCounter
-from streams.fastpath import MAX_BUFFERED_BYTES
+from streams.count.counter import PartitionCounter
+from streams.count.model import CountedEvent, CounterConfig
+from streams.count.windows import DAY_MS, HOUR_MS, MINUTE_MS
+from streams.kafka.batch_channel import MAX_BUFFERED_BYTES
+from streams.kafka.topics import (
+    MAX_DEAD_LETTER_BYTES,
+    MAX_INPUT_BYTES,
+    MAX_REQUEST_BYTES,
+    topic_specs,
+)
 from streams.settings import Settings
-from streams.topics import MAX_DEAD_LETTER_BYTES, MAX_INPUT_BYTES, MAX_REQUEST_BYTES, topic_specs
-from streams.windows import DAY_MS, HOUR_MS, MINUTE_MS
 
 T0 = 1_661_904_000_000  # 2022-08-31T00:00:00Z
 DIRECTIONS = [("a", "RU", "FI"), ("b", "RU", "GE"), ("c", "FI", "RU")]

@@ -1,0 +1,1 @@
+"""Alert delivery: the alert topic follower and the Alertmanager bridge."""

@@ -1,0 +1,1 @@
+"""The `border-surge` command line: commands, the run/stop runner, the emitter."""

@@ -1,0 +1,1 @@
+"""Count stage: dedupe and count events in event-time buckets, close buckets."""

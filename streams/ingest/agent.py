@@ -1,0 +1,168 @@
+"""The ingest agent: validate raw events, dead-letter the bad ones, re-key the good by crossing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_headers
+from schemas.event import InvalidEvent, parse_event
+from streams import failpoints
+from streams.ingest import watermarks
+from streams.ingest.watermarks import SourceProgress
+from streams.kafka.outbox import Record
+
+if TYPE_CHECKING:
+    from streams.kafka.batch_channel import BatchChannel
+    from streams.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+def classify(service: Worker, message: Any) -> tuple[Record, int | None]:
+    """Where one input record goes: the keyed topic (valid, with its event time) or the
+    dead-letter topic (None)."""
+    settings = service.settings
+    raw = message.value
+    try:
+        if raw is None:
+            raise InvalidEvent(DeadLetterReason.NOT_OBJECT, "the record has no value (a tombstone)")
+        event = parse_event(raw)
+        limit_ms = int(message.timestamp * 1000) + settings.future_tolerance_seconds * 1000
+        if event.event_time_ms > limit_ms:
+            raise InvalidEvent(
+                DeadLetterReason.FUTURE_EVENT,
+                f"occurred_at: {event.occurred_at.isoformat()} is more than "
+                f"{settings.future_tolerance_seconds} s after the record was written",
+            )
+    except InvalidEvent as exc:
+        service.metrics.dead_lettered.labels(exc.reason.value).inc()
+        return Record(
+            service.settings.dlq_topic,
+            message.key,
+            raw,
+            headers=dead_letter_headers(
+                exc.reason, exc.detail, message.topic, message.partition, message.offset
+            ),
+        ), None
+    # Forward the original bytes: counting parses them again (a few µs) rather than trusting
+    # a second format, and the key is what co-locates a post's state on one partition.
+    return Record(
+        service.keyed_topic_name,
+        event.crossing_id.encode(),
+        raw,
+        headers=[
+            ("x-source-timestamp", str(int(message.timestamp * 1000)).encode()),
+            # Where it came from, so a later dead letter (expired) points at the original.
+            *source_headers(message.topic, message.partition, message.offset),
+        ],
+    ), event.event_time_ms
+
+
+class Ingest:
+    """Validates and forwards the input, and tells counting how far each input partition got."""
+
+    def __init__(self, service: Worker) -> None:
+        self.service = service
+        self.progress = SourceProgress()
+        self._delivered_at: dict[int, float] = {}  # input partition -> when a batch had it
+        self.channel: BatchChannel | None = None
+
+    async def handle(self, messages: list[Any]) -> None:
+        forwarded = await handle(self.service, messages, self.progress)
+        now = time.monotonic()
+        for source in forwarded:
+            self._delivered_at[source] = now
+        await self._announce(forwarded, idle=False, now=now)
+
+    async def announce_idle(self) -> None:
+        """Input partitions with nothing left to forward are idle: counting stops waiting for
+        them. Idle means every record up to the partition's high watermark has been forwarded
+        (finished by the handler, not merely fetched: records held behind back-pressure are
+        not forwarded yet). Repeated now and then; never during a rebalance."""
+        service = self.service
+        channel = self.channel
+        if channel is None or service.app.rebalancing:
+            return
+        consumer = service.app.consumer
+        topic = service.settings.events_topic
+        now = time.monotonic()
+        idle = set()
+        for tp in consumer.assignment():
+            if tp.topic != topic or channel.holds(tp):
+                continue
+            highwater = consumer.highwater(tp)
+            finished = channel.finished_offset(tp)
+            if highwater is None:
+                continue
+            if finished is None:
+                # Nothing finished or committed since assignment: idle only if the log is
+                # empty where this worker reads (no record was ever delivered from it).
+                if now - self._delivered_at.get(tp.partition, 0) < 1.0:
+                    continue
+                finished = await consumer.position(tp)
+            if finished is not None and finished >= highwater:
+                idle.add(tp.partition)
+        await self._announce(idle, idle=True, now=now)
+
+    async def _announce(self, sources: set[int], *, idle: bool, now: float) -> None:
+        service = self.service
+        due = sorted(s for s in sources if self.progress.due(s, idle, now))
+        if not due:
+            return
+        # Every topic of the service has this many partitions (streams/admin.py checks it at
+        # start). Not the consumer's metadata snapshot: only the group leader keeps one.
+        of = service.settings.partitions
+        records = []
+        for s in due:
+            value = watermarks.encode(self.progress.announced(s, of, idle, now))
+            for q in range(of):
+                records.append(Record(service.keyed_topic_name, watermarks.KEY, value, q))
+        await service.outbox.write(records)
+
+
+async def handle(service: Worker, messages: list[Any], progress: SourceProgress) -> set[int]:
+    """Validate a batch; every record goes to the keyed topic or the dead-letter topic.
+    Returns the input partitions whose valid events were forwarded (progress has them)."""
+    settings = service.settings
+    records = []
+    forwarded: set[int] = set()
+    for m in messages:
+        try:
+            record, event_ms = classify(service, m)
+            records.append(record)
+            if event_ms is not None:
+                progress.forward(m.partition, event_ms)
+                forwarded.add(m.partition)
+        except Exception:  # never stall the stream on one record
+            logger.exception(
+                "unexpected error on %s[%d]@%d; dead-lettering it",
+                m.topic,
+                m.partition,
+                m.offset,
+                extra={"topic": m.topic, "partition": m.partition, "offset": m.offset},
+            )
+            headers = dead_letter_headers(
+                DeadLetterReason.INVALID_FIELD,
+                "internal error while validating",
+                m.topic,
+                m.partition,
+                m.offset,
+            )
+            records.append(Record(settings.dlq_topic, m.key, m.value, headers=headers))
+    service.metrics.consumed.inc(len(messages))
+    await failpoints.reached("ingest.write")
+    await service.outbox.write(records)
+    return forwarded
+
+
+def register(service: Worker) -> Ingest:
+    ingest = Ingest(service)
+    ingest.channel = service.batch_channel(service.events_topic, ingest.handle)
+
+    @service.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def idle_sources() -> None:
+        await ingest.announce_idle()
+
+    return ingest

@@ -1,0 +1,1 @@
+"""Kafka plumbing: topics, admin, clients, the batch channel, outbox and offsets."""

@@ -1,0 +1,292 @@
+"""Batch delivery of raw Kafka messages to our handlers, beside Faust's per-event streams.
+
+Faust turns every record into an Event and moves it through a queue and a stream iterator:
+about 150 µs a record on this machine, most of the service's cost (see docs/benchmarks.md).
+For our raw-bytes topics we keep everything else Faust does (consumer group, assignment,
+offset commits, table recovery, rebalancing, flow control) and replace only the delivery:
+a lean per-partition callback appends the message to a buffer, and one task hands whole
+batches to the handler.
+
+Offsets of these topics are ours to commit, not Faust's: Faust's ack bookkeeping can stop
+committing a partition for good after a rebalance (a duplicate or a gap in its list of acked
+offsets, faust-streaming#318 and robinhood/faust#625, seen here when a worker of three was
+killed), which leaves the group's lag growing although every record was processed. The
+channel records, per partition, the offset after the last record its handler finished, and
+commits those every `batch_size` records or `broker_commit_interval`, whichever comes first,
+before partitions are revoked, and at shutdown.
+
+Faust also drops records fetched while its flow is suspended (during recovery) and relies on
+seeking to the committed offset afterwards; a partition with no committed offset yet is not
+sought at all, so those records would be skipped. The channel seeks such partitions to their
+beginning (what `consumer_auto_offset_reset="earliest"` means) right after Faust's seek.
+
+A record batch that cannot be decoded is skipped by the fetcher, which hands out a marker
+record in its place (streams/kafka/unreadable.py). The channel turns it into a `SkippedBatch`,
+passes those to `on_unreadable` (which dead-letters them) before the handler sees the batch, and
+commits past them like any record. A handler that keeps its own offset bookkeeping (counting)
+asks to see them too (`with_skips`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mode import Service
+
+from streams.kafka import unreadable
+from streams.kafka.fresh_partitions import seek_uncommitted_to_beginning
+from streams.kafka.offsets import Progress
+from streams.kafka.unreadable import SkippedBatch, is_skipped
+
+logger = logging.getLogger(__name__)
+
+# Bytes of record values a channel buffers before it stops the fetcher, so that a stream of
+# huge (dead-lettered) values cannot pile up in memory: a batch is cut at this size too.
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+
+# The handler returns the records it left unprocessed (not acknowledged), or None for none.
+Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
+
+# How often a revocation or shutdown that waits for the batch in hand says so in the log.
+IDLE_WAIT_SECONDS = 10.0
+
+
+SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
+# Called with the revoked partitions of the channel's topic before the batch in hand is
+# awaited: the handler fences them, so nothing it runs on its own (a timer) writes for them.
+RevokeHandler = Callable[[set[Any]], Awaitable[None]]
+
+
+class BatchChannel(Service):
+    """Collects messages of one Faust topic and feeds them to a handler in batches."""
+
+    def __init__(
+        self,
+        app: Any,
+        topic: Any,
+        handler: Handler,
+        *,
+        batch_size: int,
+        batch_seconds: float,
+        on_unreadable: SkipHandler | None = None,
+        with_skips: bool = False,
+        on_revoke: RevokeHandler | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+        self.topic = topic
+        self.handler = handler
+        self.on_unreadable = on_unreadable
+        self.with_skips = with_skips
+        self.on_revoke = on_revoke
+
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.max_buffered = batch_size * 4
+        self._buffer: list[Any] = []
+        self._buffered_bytes = 0
+        self._ready = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._in_hand: set[Any] = set()  # partitions of the batch being handled
+        self.progress = Progress()
+        self.committed: dict[Any, int] = {}  # what this worker committed, per partition it holds
+        self.commit_interval = float(app.conf.broker_commit_interval)
+        self._committed_at = float("-inf")  # the first progress is committed at once
+        self._done_since_commit = 0
+
+    async def on_start(self) -> None:
+        seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
+
+    def install(self) -> None:
+        """Subscribe the topic and route its partitions' records to this channel."""
+        app = self.app
+        if self.topic.acks:
+            raise ValueError(f"{self.label}: the topic must be declared with acks=False")
+        app.topics.add(self.topic)
+        unreadable.install()
+        unreadable.claim(set(self.topic.topics))
+        app.on_partitions_revoked.connect(self._on_revoked, weak=False)
+        app.on_before_shutdown.connect(self._on_shutdown, weak=False)
+        # Not handed to app.flow_control: it clears its queues when flow resumes, which can
+        # come after recovery seeked to the committed offsets; records fetched in between
+        # would be dropped while later ones were processed. We drop records only on revoke,
+        # before that seek (see revoke).
+        conductor = app.topics
+        names = set(self.topic.topics)
+        original = conductor._build_handler
+
+        def build_handler(tp: Any, channels: Any) -> Any:
+            if tp.topic in names:
+                return self._deliver
+            return original(tp, channels)
+
+        conductor._build_handler = build_handler
+
+    async def _deliver(self, message: Any) -> None:
+        await self.app.flow_control.acquire()
+        if message.value is None:
+            marker = unreadable.marker_of(message)
+            if marker is not None:
+                message = SkippedBatch(message.tp, marker[0], message.offset, marker[1])
+        self._buffer.append(message)
+        self._buffered_bytes += len(message.value or b"")
+        full = self._buffered_bytes >= MAX_BUFFERED_BYTES
+        if full or len(self._buffer) >= self.batch_size:
+            self._ready.set()
+        if full or len(self._buffer) >= self.max_buffered:
+            self._space.clear()
+            await self._space.wait()  # back-pressure on the fetcher, as Faust's queues do
+
+    def revoke(self, tps: set[Any]) -> None:
+        """Forget buffered records of revoked partitions; the next owner fetches them again."""
+        if tps:
+            self._buffer = [m for m in self._buffer if m.tp not in tps]
+            self._buffered_bytes = sum(len(m.value or b"") for m in self._buffer)
+            self._space.set()
+            self.progress.forget(tps)
+            for tp in tps:
+                self.committed.pop(tp, None)
+
+    async def commit(self) -> None:
+        """Commit the offsets that moved, for the partitions this worker still holds."""
+        self._committed_at = time.monotonic()
+        self._done_since_commit = 0
+        consumer = self.app.consumer
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in self.progress.take().items() if tp in assigned}
+        if offsets and await consumer._commit(offsets):  # Faust's driver: its thread, errors
+            self.committed.update(offsets)
+
+    async def _settle(self) -> None:
+        """Let the batch in hand finish, then commit what is done.
+
+        Not bounded: a batch that went on writing after its partitions moved to another
+        worker would overwrite the new owner's state with older state (a zombie write). The
+        group waits for this member's rejoin meanwhile, as Kafka Streams' does.
+        """
+        while True:
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout=IDLE_WAIT_SECONDS)
+                break
+            except TimeoutError:
+                logger.warning("%s: waiting for the batch in hand before revoking", self.label)
+        await self.commit()
+
+    async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
+        mine = {tp for tp in revoked if tp.topic in self.topic.topics}
+        if mine:
+            if self.on_revoke is not None:
+                await self.on_revoke(mine)
+            await self._settle()
+            self.progress.forget(mine)
+            for tp in mine:
+                self.committed.pop(tp, None)
+
+    async def _on_shutdown(self, sender: Any, **_: Any) -> None:
+        await self._settle()
+
+    @Service.task
+    async def _run(self) -> None:
+        while not self.should_stop:
+            if not self._buffer:
+                self._ready.clear()
+                try:
+                    await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
+                except TimeoutError:
+                    await self._maybe_commit()
+                    continue
+            elif len(self._buffer) < self.batch_size and self._buffered_bytes < MAX_BUFFERED_BYTES:
+                # A partial batch: give it a moment to fill, never longer than batch_seconds.
+                self._ready.clear()
+                try:
+                    await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
+                except TimeoutError:
+                    pass
+            batch, self._buffer = self._buffer, []
+            self._buffered_bytes = 0
+            self._space.set()
+            if not batch:
+                continue
+            assigned = self.app.consumer.assignment()
+            batch = [m for m in batch if m.tp in assigned]
+            self._idle.clear()
+            self._in_hand = {m.tp for m in batch}
+            try:
+                left = await self._handle(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Not committed, the batch is fetched again after the restart: nothing is lost.
+                logger.exception("handler for %s failed; restarting the worker", self.topic)
+                await self.app.crash(exc)
+                return
+            finally:
+                self._in_hand = set()
+                self._idle.set()
+            # A partition revoked meanwhile is another worker's now: not ours to commit.
+            assigned = self.app.consumer.assignment()
+            self.progress.done([m for m in batch if m.tp in assigned], left or ())
+            self._done_since_commit += len(batch)
+            if left:
+                await self._keep(left, assigned, stalled=len(left) == len(batch))
+            await self._maybe_commit()
+
+    async def _keep(self, left: list[Any], assigned: set[Any], *, stalled: bool) -> None:
+        """Offer the records the handler left again, ahead of newer ones.
+
+        They are not fetched again: Faust re-reads only after a rebalance's seek, and drops
+        what lies behind its read offset after any other seek. A partition revoked meanwhile
+        is dropped here (and from the buffer by revoke): its next owner reads it from Kafka.
+        """
+        kept = [m for m in left if m.tp in assigned]
+        if not kept:
+            return
+        self._buffer[:0] = kept
+        self._buffered_bytes += sum(len(m.value or b"") for m in kept)
+        if stalled:
+            # Nothing moved (a fenced partition, a gap being fetched again): do not spin.
+            await asyncio.sleep(min(self.batch_seconds, 0.2))
+
+    def holds(self, tp: Any) -> bool:
+        """Whether a record of tp is buffered or being handled."""
+        return tp in self._in_hand or any(m.tp == tp for m in self._buffer)
+
+    def finished_offset(self, tp: Any) -> int | None:
+        """The offset after the last record of tp the handler finished, else the committed
+        offset this worker started from (None: not known)."""
+        done = self.progress.next_offset(tp)
+        if done is not None:
+            return done
+        committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
+        return committed if committed is not None and committed >= 0 else None
+
+    async def _handle(self, batch: list[Any]) -> list[Any] | None:
+        skipped = [m for m in batch if is_skipped(m)]
+        if not skipped:
+            return await self.handler(batch)
+        if self.on_unreadable is not None:
+            await self.on_unreadable(skipped)
+        if not self.with_skips:
+            batch = [m for m in batch if not is_skipped(m)]
+        return await self.handler(batch) if batch else None
+
+    async def _maybe_commit(self) -> None:
+        # Every batch_size records, as Faust's commit_every did, besides the interval: after a
+        # crash, ingest sends again what it had not committed, and counting's dedupe memory
+        # must still hold those ids (it keeps dedupe_hours of event time, which a fast replay
+        # crosses in seconds).
+        due = self._done_since_commit >= self.batch_size
+        if due or time.monotonic() - self._committed_at >= self.commit_interval:
+            await self.commit()
+
+    @property
+    def label(self) -> str:
+        return f"BatchChannel({','.join(self.topic.topics)})"

@@ -1,0 +1,34 @@
+"""Partitions of a batch channel with no committed offset are read from their start."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def seek_uncommitted_to_beginning(consumer: Any, topics: set[str]) -> None:
+    """Wrap Faust's seek-to-committed so our partitions with no committed offset start over."""
+    ours: set[str] | None = getattr(consumer, "_batch_channel_topics", None)
+    if ours is not None:
+        ours.update(topics)
+        return
+    ours = consumer._batch_channel_topics = set(topics)
+    original = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        await original()
+        # Faust set the read offset of every assigned partition from its committed offset,
+        # None where there is none; those partitions' positions are wherever fetching got.
+        fresh = {
+            tp: 0
+            for tp in consumer.assignment()
+            if tp.topic in ours and consumer._read_offset.get(tp) is None
+        }
+        if fresh:
+            logger.info("no committed offset for %d partitions: reading from the start", len(fresh))
+            # Offset 0, or the log's start if retention removed it (auto_offset_reset).
+            await consumer.seek_wait(fresh)
+
+    consumer.perform_seek = perform_seek

@@ -1,0 +1,1 @@
+"""HTTP side of the worker: the API, health, metrics and the dashboard."""
