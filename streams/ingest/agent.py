@@ -83,8 +83,8 @@ class Ingest:
         not forwarded yet). Repeated now and then; never during a rebalance."""
         service = self.service
         channel = self.channel
-        if channel is None or service.app.rebalancing:
-            return
+        if channel is None or service.app.rebalancing or service.app.should_stop:
+            return  # stopping: the producer may already be gone, and counting hears it next run
         consumer = service.app.consumer
         topic = service.settings.events_topic
         now = time.monotonic()

@@ -195,7 +195,9 @@ class BatchChannel(Service):
 
     @Service.task
     async def _run(self) -> None:
-        while not self.should_stop:
+        # The app stops its producer before this service: once it is stopping (after _settle
+        # has let the batch in hand finish), no new batch is started; it is fetched again.
+        while not self.should_stop and not self.app.should_stop:
             if not self._buffer:
                 self._ready.clear()
                 try:

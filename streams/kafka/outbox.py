@@ -52,8 +52,12 @@ class Outbox:
                         None,
                         record.headers,
                     )
-                except Exception:
-                    logger.exception("could not queue a record for %s; will retry", record.topic)
+                except Exception as exc:
+                    # A stopped producer (the worker shutting down) or a full buffer: not a bug
+                    # in our code, so no stack trace; the input is not acknowledged until sent.
+                    logger.warning(
+                        "could not queue a record for %s (%r); will retry", record.topic, exc
+                    )
                     failed.append(record)
                     continue
                 futures.append(fut)
