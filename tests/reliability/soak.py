@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -35,10 +36,22 @@ def main(argv: list[str] | None = None) -> int:
     for run in range(1, args.runs + 1):
         seed = random.SystemRandom().randrange(1, 1_000_000)
         log = out_dir / f"run-{stamp}-{run}.log"
+        # Each run keeps its own pytest directory (workers' and broker's logs) until it passes:
+        # pytest's default keeps only the last three, which a long soak would lose.
+        basetemp = out_dir / f"tmp-{stamp}-{run}"
         started = time.monotonic()
         with log.open("wb") as f:
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args.tests],
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-p",
+                    "no:cacheprovider",
+                    "-q",
+                    f"--basetemp={basetemp}",
+                    *args.tests,
+                ],
                 cwd=REPO,
                 env={**os.environ, "RELIABILITY_SEED": str(seed)},
                 stdout=f,
@@ -46,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                 check=False,
             )
         seconds = time.monotonic() - started
+        if done.returncode == 0:
+            shutil.rmtree(basetemp, ignore_errors=True)
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         results.append(
             {"run": run, "seed": seed, "passed": done.returncode == 0, "seconds": round(seconds),
@@ -58,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsoak: {green} of {len(results)} runs green ({' '.join(args.tests)})")
     for r in failed:
         print(f"  failed: run {r['run']} RELIABILITY_SEED={r['seed']} log {r['log']}")
+        print(f"          workers' logs: .soak/tmp-{stamp}-{r['run']}/")
     summary = out_dir / f"summary-{stamp}.json"
     summary.write_text(json.dumps({"tests": args.tests, "runs": results}, indent=2) + "\n")
     print(f"summary: {summary.relative_to(REPO)}")
