@@ -14,6 +14,7 @@ from schemas.dead_letter import DeadLetterReason, dead_letter_headers, source_of
 from schemas.event import InvalidEvent, parse_event
 from streams import failpoints
 from streams.count import state
+from streams.count.batch_report import report_batch
 from streams.count.counter import PartitionCounter
 from streams.count.model import BatchResult, CountedEvent, CounterConfig
 from streams.count.records import count_record, encode_report
@@ -195,19 +196,7 @@ class Counting:
         if counted or partition not in self._anchors:
             # Idle is a partition without events; ingest's watermarks alone do not reset it.
             self._anchors[partition] = (time.time(), counter.max_event_ms or 0)
-        metrics = service.metrics
-        metrics.counted.inc(result.counted)
-        metrics.duplicates.inc(result.duplicates)
-        metrics.late.inc(result.late)
-        if result.evicted_ids:
-            metrics.dedupe_evicted.inc(result.evicted_ids)
-            logger.warning(
-                "partition %d: %d event ids forgotten before their dedupe horizon "
-                "(BORDER_SURGE_DEDUPE_MAX_IDS=%d); a duplicate of one would count again",
-                partition,
-                result.evicted_ids,
-                self.config.dedupe_max_ids,
-            )
+        report_batch(service.metrics, partition, result, messages, self.config.dedupe_max_ids)
         by_offset = {m.offset: m for m in messages}
         for old in result.expired:
             detail = (
@@ -218,7 +207,7 @@ class Counting:
             outputs.append(dead)
         await self._save(partition, counter, result, outputs)
         # Measured after the save: until then a crash would make these records count again.
-        metrics.observe_latency(
+        service.metrics.observe_latency(
             source_timestamp_s(m)
             for m in messages
             if not is_skipped(m) and not watermarks.is_watermark(m.key)

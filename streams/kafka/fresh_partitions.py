@@ -27,7 +27,11 @@ def seek_uncommitted_to_beginning(consumer: Any, topics: set[str]) -> None:
             if tp.topic in ours and consumer._read_offset.get(tp) is None
         }
         if fresh:
-            logger.info("no committed offset for %d partitions: reading from the start", len(fresh))
+            logger.info(
+                "no committed offset for %d partitions: reading from the start (%s)",
+                len(fresh),
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(fresh)),
+            )
             # Offset 0, or the log's start if retention removed it (auto_offset_reset).
             await consumer.seek_wait(fresh)
 
