@@ -112,15 +112,17 @@ def wait_counts_exact(
     reference (zeros included). Drained first: before that a bucket may still get a late
     correction, and comparing it then fails a test on a count that was not wrong."""
     published: dict[Bucket, int] = {}
+    records: list[Any] = []
     inputs = [settings.events_topic, settings.topic("events.by-crossing")]
 
     def done() -> bool:
-        nonlocal published
+        nonlocal published, records
         for w in workers:
             assert w.proc is not None and w.proc.poll() is None, f"a worker died:\n{w.tail()}"
         if not drained(bootstrap, settings.app_id, inputs):
             return False
-        latest = latest_counts(asyncio.run(read_topic(bootstrap, topic)))
+        records = asyncio.run(read_topic(bootstrap, topic))
+        latest = latest_counts(records)
         published = {k: c["travellers"] for k, c in latest.items()}
         return all(published.get(k) == reference[k] for k in must_have)
 
@@ -132,9 +134,10 @@ def wait_counts_exact(
             for k in must_have
             if published.get(k) != reference[k]
         }
+        report = write_mismatch_report(missing, records, workers)
         raise AssertionError(
             f"{len(missing)} of {len(must_have)} buckets not (yet) equal, e.g. "
-            f"{sorted(missing.items())[:5]}\n" + "\n".join(w.tail(30) for w in workers)
+            f"{sorted(missing.items())[:5]}\n{report}\n" + "\n".join(w.tail(30) for w in workers)
         ) from None
     wrong = {k: v for k, v in published.items() if v != reference.get(k, 0)}
     assert wrong == {}, f"{len(wrong)} published buckets not in the reference: {list(wrong)[:5]}"
@@ -208,3 +211,34 @@ def any_json(worker: WorkerProcess, path: str) -> Any:
     status, body = worker.get_json(path)
     assert status == 200, (path, body)
     return body
+
+
+def write_mismatch_report(
+    missing: dict[Bucket, tuple[int | None, int]], records: list[Any], workers: list[WorkerProcess]
+) -> str:
+    """Per direction, the wrong buckets' range and deficit (returned), and every record
+    published for them, with partition, offset and revision (written beside the workers' logs):
+    what tells a lost input range from a late republication with stale counts."""
+    by_direction: dict[tuple[str, str, str], list[Bucket]] = {}
+    for k in sorted(missing):
+        by_direction.setdefault(k[:3], []).append(k)
+    lines = []
+    for direction, keys in by_direction.items():
+        got = sum(missing[k][0] or 0 for k in keys)
+        want = sum(missing[k][1] for k in keys)
+        lines.append(
+            f"  {'/'.join(direction)}: {len(keys)} buckets {keys[0][3]} .. {keys[-1][3]}, "
+            f"published {got} travellers of {want}"
+        )
+    summary = "wrong buckets by direction:\n" + "\n".join(lines)
+    if workers:
+        history = []
+        for r in records:
+            c = json.loads(r.value)
+            key = (c["crossing_id"], c["from_country"], c["to_country"], c["bucket_start"])
+            if key in missing:
+                history.append(f"{r.partition}@{r.offset} {r.value.decode()}")
+        path = workers[0].log_path.parent / "count-mismatch.txt"
+        path.write_text(summary + "\n\nevery record published for them:\n" + "\n".join(history))
+        summary += f"\n(every record published for them: {path})"
+    return summary
