@@ -16,6 +16,7 @@ CENTRED_BUCKETS = 11
 # One past week is too little to judge every bucket against (a quiet night hour one week ago
 # can be a third of the real rate: RU-KZ at 03:00 local); it is enough to learn the level from.
 MIN_WEEKS = 2
+PSEUDO_GROUPS = 1.0
 
 
 def feed_bucket(
@@ -54,6 +55,10 @@ def feed_bucket(
         end - bms,
         got[1],
         expected,
+        # One pseudo-group per window on top: a quiet hour of a small post with two groups in
+        # two past weeks is no proof that one group an hour is normal (a 20-an-hour post
+        # went pending).
+        extra=PSEUDO_GROUPS / CENTRED_BUCKETS,
         ratios=th.sequential_ratios,
         h=th.sequential_threshold(bms),
         low=th.deescalate_ratio,

@@ -52,9 +52,11 @@ class Thresholds(BaseModel):
     static_baseline: float | list[float] | None = None
     # Travellers are tested in units of at least a full coach, so a few buses are never a surge.
     coach_size: float = Field(default=50.0, ge=1.0)
-    # How groups are judged: "sequential" (CUSUMs over every bucket since the change point,
-    # streams/detect/sequential.py) or "window" (the rolling window and its longer windows).
-    detector: Literal["sequential", "window"] = "sequential"
+    # How groups are judged: "window" (the rolling window and its longer windows) or
+    # "sequential" (CUSUMs over every bucket since the change point, streams/detect/
+    # sequential.py: faster on most surges, but more false alerts where days differ by 10-15%;
+    # docs/detection.md, "Sequential evidence").
+    detector: Literal["sequential", "window"] = "window"
     # The false-alarm budget, in an operator's terms: at most one false alert per this many
     # direction-years of normal traffic (sets the sequential test's threshold).
     false_alarm_years: float = Field(default=100.0, gt=0.0, le=1e6)

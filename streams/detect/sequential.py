@@ -167,6 +167,7 @@ class Sequential:
         events: float,
         expected: float,
         *,
+        extra: float = 0.0,
         ratios: tuple[float, ...],
         h: float,
         low: float,
@@ -177,10 +178,10 @@ class Sequential:
         level_bounds: tuple[float, float],
     ) -> Verdict:
         """Add one bucket: `events` seen where the seasonal baseline expects `expected`
-        (judged against expected x level)."""
+        (judged against expected x level + `extra`)."""
         self._new_day(bucket_start_ms, expected)
         lo_b, hi_b = level_bounds
-        mu = max(expected, 1e-6) * min(hi_b, max(lo_b, self.level))
+        mu = max(expected, 1e-6) * min(hi_b, max(lo_b, self.level)) + extra
         x = capped(events, mu)
         best, best_i = -1.0, 0
         for i, r in enumerate(ratios):
