@@ -36,6 +36,20 @@ class Alert(BaseModel):
     observed: Annotated[int, Field(ge=0)] = Field(description="Travellers seen in the window.")
     expected: NonNegativeFloat = Field(description="Travellers the baseline expected.")
     ratio: NonNegativeFloat = Field(description="observed / expected, as the detector computed it.")
+    change_point: UtcDatetime | None = Field(
+        default=None,
+        description=(
+            "Where the evidence of this episode begins: the start of the sequential test's "
+            "excursion (its estimated change point). Null when the window test judged it."
+        ),
+    )
+    episode_ratio: NonNegativeFloat | None = Field(
+        default=None,
+        description="Groups observed / expected since change_point: the surge's estimated ratio.",
+    )
+    episode_ratio_low: NonNegativeFloat | None = Field(
+        default=None, description="Lower end of the 95% interval of episode_ratio."
+    )
     emitted_at: UtcDatetime
     schema_version: SchemaVersion = 1
 

@@ -159,6 +159,9 @@ def _example_alert() -> dict[str, Any]:
         observed=92,
         expected=15.3,
         ratio=6.0,
+        change_point=datetime(2022, 9, 21, 17, 10, tzinfo=UTC),
+        episode_ratio=3.42,
+        episode_ratio_low=2.86,
         emitted_at=datetime(2022, 9, 21, 19, 45, 2, tzinfo=UTC),
     )
     return alert.model_dump(mode="json")

@@ -72,13 +72,22 @@ def short_time(value: str | datetime) -> str:
 
 def format_alert(record: dict[str, Any], color: bool) -> str:
     """One alert as one line: window end (event time), status, severity, scope, subject,
-    observed vs expected, ratio and alert_id; ANSI-coloured when ``color``."""
+    observed vs expected, ratio and alert_id, then the episode's evidence (its change point and
+    the ratio since then) when the sequential test gave it; ANSI-coloured when ``color``."""
     line = (
         f"{short_time(record['window_end'])}  {record['status']:<8} {record['severity']:<8} "
         f"{record['scope']:<8} {pair_label(record):<28} "
         f"{record['observed']:>7,} vs {float(record['expected']):>9,.1f} expected  "
         f"{TIMES}{float(record['ratio']):.2f}  {record['alert_id']}"
     )
+    if record.get("episode_ratio") is not None and record.get("change_point"):
+        # The sequential evidence: the surge's ratio since its change point, and its lower end.
+        low = record.get("episode_ratio_low")
+        bound = f" (>={float(low):.2f})" if low is not None else ""
+        line += (
+            f"  since {short_time(record['change_point'])} "
+            f"{TIMES}{float(record['episode_ratio']):.2f}{bound}"
+        )
     if not color:
         return line
     if record["status"] == "resolved":

@@ -53,6 +53,9 @@ def alert_record(a: Alerting, emitted_at_ms: int) -> tuple[bytes, bytes]:
         observed=t.observed,
         expected=round(t.expected, 3),
         ratio=round(t.ratio, 3),
+        change_point=None if t.change_point_ms is None else to_datetime(t.change_point_ms),
+        episode_ratio=None if t.episode_ratio is None else round(t.episode_ratio, 3),
+        episode_ratio_low=None if t.episode_ratio_low is None else round(t.episode_ratio_low, 3),
         emitted_at=to_datetime(emitted_at_ms),
     )
     return alert.subject.encode(), alert.model_dump_json().encode()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from streams.detect.sequential import threshold
 from streams.errors import ConfigError
 
 _HOUR_MS = 3_600_000
@@ -51,6 +52,25 @@ class Thresholds(BaseModel):
     static_baseline: float | list[float] | None = None
     # Travellers are tested in units of at least a full coach, so a few buses are never a surge.
     coach_size: float = Field(default=50.0, ge=1.0)
+    # How groups are judged: "window" (the rolling window and its longer windows) or
+    # "sequential" (CUSUMs over every bucket since the change point, streams/detect/
+    # sequential.py: faster on most surges, but more false alerts where days differ by 10-15%;
+    # docs/detection.md, "Sequential evidence").
+    detector: Literal["sequential", "window"] = "window"
+    # The false-alarm budget, in an operator's terms: at most one false alert per this many
+    # direction-years of normal traffic (sets the sequential test's threshold).
+    false_alarm_years: float = Field(default=100.0, gt=0.0, le=1e6)
+    # Surge ratios the sequential test is designed for (one CUSUM each).
+    sequential_ratios: tuple[float, ...] = Field(default=(1.5, 3.0), min_length=1, max_length=6)
+    # The level (observed / seasonal groups) follows normal traffic with this half-life ...
+    level_half_life_hours: float = Field(default=72.0, gt=0.0, le=24 * 28)
+    # ... within [1 / level_band, level_band] of the seasonal baseline.
+    level_band: float = Field(default=1.5, ge=1.0, le=10.0)
+    # The episode since its change point must also be this improbable under the rate's learned
+    # variation (negative binomial), so day-to-day swings do not build a case.
+    confirm_p_value: float = Field(default=1e-3, gt=0.0, lt=1.0)
+    # Likelihood ratio (as its inverse) a severity change needs, either way.
+    severity_evidence: float = Field(default=1e-3, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _check_order(self) -> Self:
@@ -61,6 +81,8 @@ class Thresholds(BaseModel):
             raise ValueError("critical_resolve_ratio must be below critical_ratio")
         if self.window_minutes % 5:
             raise ValueError("window_minutes must be a multiple of 5 (the bucket size)")
+        if any(r <= 1.0 for r in self.sequential_ratios):
+            raise ValueError("sequential_ratios must all be above 1")
         static = self.static_baseline
         if isinstance(static, list) and len(static) != 24:
             raise ValueError("static_baseline must be one number or 24 hourly numbers")
@@ -81,6 +103,14 @@ class Thresholds(BaseModel):
         if self.critical_resolve_ratio is not None:
             return self.critical_resolve_ratio
         return self.critical_ratio * self.resolve_ratio / self.warning_ratio
+
+    @property
+    def level_decay(self) -> float:
+        """Per-bucket decay of the level's sums."""
+        return float(0.5 ** (_BUCKET_MS / (self.level_half_life_hours * _HOUR_MS)))
+
+    def sequential_threshold(self, bucket_ms: int = _BUCKET_MS) -> float:
+        return threshold(self.false_alarm_years, bucket_ms, len(self.sequential_ratios))
 
     def static_expected(self, window_end_ms: int) -> float | None:
         """Travellers the static baseline expects in the window ending at window_end_ms."""

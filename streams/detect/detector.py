@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from streams.detect.baseline import Baseline, BucketHistory, DispersionEstimate, Interval, baseline
+from streams.detect.bucket_feed import feed_bucket
 from streams.detect.config import Thresholds
 from streams.detect.evidence import (
     MIN_EXPECTED,
@@ -15,7 +16,8 @@ from streams.detect.evidence import (
     trimmed,
 )
 from streams.detect.judge import Window, judge
-from streams.detect.lifecycle import Lifecycle, State, Status, Transition
+from streams.detect.lifecycle import Lifecycle, Severity, State, Status, Transition
+from streams.detect.sequential import Sequential, Verdict
 from streams.detect.significance import excess_p
 from streams.detect.transitions import AlertTransition, Snapshot, View, alert_id
 
@@ -23,7 +25,7 @@ __all__ = ["AlertTransition", "Snapshot", "SubjectDetector", "alert_id"]
 
 _DEFAULT_GROUP_SIZE = 2.0  # for a static baseline before any traffic says otherwise
 _MIN_GROUPS_SEEN = 20  # groups in the history before its mean group size is used
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2 added "sequential"; version 1 is still read (the evidence starts afresh)
 
 
 class SubjectDetector:
@@ -44,6 +46,8 @@ class SubjectDetector:
         self.episodes: list[Interval] = []  # alert episodes, kept out of future baselines
         self.first_bucket_ms: int | None = None
         self.last_window_end_ms: int | None = None
+        self.sequential = Sequential(len(thresholds.sequential_ratios))
+        self.verdict: Verdict | None = None  # the latest sequential step, if the test ran
         # The latest evaluation, kept raw; snapshot() builds the API view only when asked.
         self._view: View = (State.LEARNING, None, None, 0, None, None, None, None, 0)
 
@@ -136,12 +140,37 @@ class SubjectDetector:
         expected = base.travellers * cover
         ratio = observed / max(expected, MIN_EXPECTED)
         window = Window(start, end, observed, expected, ratio, events, base.events * cover)
-        ev, p_value = judge(window, base, self)
+        self.verdict = None
+        if th.detector == "sequential" and base.source == "history":
+            self.verdict = feed_bucket(
+                self.sequential,
+                self.history,
+                end,
+                th,
+                episodes=self.episodes,
+                prior_cv2=self.dispersion.value,
+                learn=lc.state is State.OK,
+            )
+        window_groups = th.detector == "window" or base.source == "static"
+        ev, p_value = judge(window, base, self, self.verdict, window_groups=window_groups)
+        severity = lc.severity
         steps = lc.step(
             ev,
             pending_evaluations=th.pending_evaluations,
             resolve_evaluations=th.resolve_evaluations,
         )
+        for tr in steps:
+            if tr.status is Status.RESOLVED:
+                self.sequential.reset()
+            elif severity is None:
+                # A new episode: what today's level learned since the day began may be the
+                # surge's foot, so today is judged against the long-run level.
+                self.sequential.day = [0.0, 0.0]
+            elif severity is not None and tr.severity is not severity:
+                if tr.severity is Severity.CRITICAL:
+                    self.sequential.escalated()
+                else:
+                    self.sequential.deescalated()
         if base.spread_cv2 is not None:
             self.dispersion.update(base.spread_cv2, base.events, base.spread_weeks)
         out = [self._record(tr, start, end, observed, expected, ratio) for tr in steps]
@@ -203,6 +232,7 @@ class SubjectDetector:
             self.episodes.append((first_window - self.thresholds.window_ms, None))
         elif tr.status is Status.RESOLVED and self.episodes and self.episodes[-1][1] is None:
             self.episodes[-1] = (self.episodes[-1][0], end)
+        v = self.verdict
         return AlertTransition(
             alert_id=alert_id(self.subject, tr.fired_at_ms),
             subject=self.subject,
@@ -213,6 +243,9 @@ class SubjectDetector:
             observed=observed,
             expected=expected,
             ratio=ratio,
+            change_point_ms=None if v is None else v.change_point_ms,
+            episode_ratio=None if v is None or v.change_point_ms is None else v.ratio,
+            episode_ratio_low=None if v is None or v.change_point_ms is None else v.ratio_low,
         )
 
     def _expire_episodes(self, end: int) -> None:
@@ -230,6 +263,7 @@ class SubjectDetector:
             "lifecycle": self.lifecycle.to_dict(),
             "dispersion": self.dispersion.to_dict(),
             "episodes": [list(ep) for ep in self.episodes],
+            "sequential": self.sequential.to_dict(),
             "last": self.snapshot().to_dict(),
         }
         if include_history:
@@ -240,7 +274,7 @@ class SubjectDetector:
     def from_dict(
         cls, data: dict[str, Any], thresholds: Thresholds, history: BucketHistory | None = None
     ) -> SubjectDetector:
-        if data.get("version") != _FORMAT_VERSION:
+        if data.get("version") not in (1, _FORMAT_VERSION):
             raise ValueError(f"unsupported detector state version {data.get('version')!r}")
         if history is None and "history" in data:
             history = BucketHistory.from_dict(data["history"])
@@ -250,6 +284,9 @@ class SubjectDetector:
         det.lifecycle = Lifecycle.from_dict(data["lifecycle"])
         det.dispersion = DispersionEstimate.from_dict(data["dispersion"])
         det.episodes = [(int(s), None if e is None else int(e)) for s, e in data["episodes"]]
+        if "sequential" in data:
+            designs = len(thresholds.sequential_ratios)
+            det.sequential = Sequential.from_dict(data["sequential"], designs)
         last = data["last"]
         det._view = (
             State(last["state"]),

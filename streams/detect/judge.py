@@ -15,6 +15,7 @@ from streams.detect.baseline import Baseline, BucketHistory
 from streams.detect.config import Thresholds
 from streams.detect.evidence import MIN_EXPECTED, LongerWindow
 from streams.detect.lifecycle import Evaluation, Lifecycle, Severity, State
+from streams.detect.sequential import Verdict
 from streams.detect.significance import excess_p, shortfall_p
 
 # One-sided levels of the evidence a hysteresis crossing needs (see judge).
@@ -59,7 +60,14 @@ class Evidence(Protocol):
     def longer_windows(self, end: int) -> Iterator[LongerWindow]: ...
 
 
-def judge(w: Window, base: Baseline, det: Evidence) -> tuple[Evaluation, float | None]:
+def judge(
+    w: Window,
+    base: Baseline,
+    det: Evidence,
+    seq: Verdict | None = None,
+    *,
+    window_groups: bool = True,
+) -> tuple[Evaluation, float | None]:
     """Turn one window into the verdicts the lifecycle needs (and the p-value, if computed).
 
     Two ways to qualify, each needing its ratio at warning and p < max_p_value:
@@ -75,6 +83,12 @@ def judge(w: Window, base: Baseline, det: Evidence) -> tuple[Evaluation, float |
 
     Every other threshold crossing also needs evidence beyond the other edge of its
     hysteresis band, so noise cannot flap a small post at night.
+
+    With a sequential verdict (`seq`, the default detector on a history baseline) the groups
+    are judged by it instead (streams/detect/sequential.py): it qualifies on its alarm, goes
+    critical on its evidence for critical over de-escalation ratio, and counts towards
+    de-escalation on its evidence the other way. Without one, groups are judged by the window
+    rules only where `window_groups` (the "window" detector, or a static baseline).
     """
     th = det.thresholds
     lc = det.lifecycle
@@ -83,7 +97,10 @@ def judge(w: Window, base: Baseline, det: Evidence) -> tuple[Evaluation, float |
     if th.enabled and w.observed >= th.min_count:
         kw = {"rate_cv2": base.rate_cv2, "inflation": base.inflation}
         e_exp = max(w.expected_events, MIN_EXPECTED)
-        if w.events >= th.warning_ratio * e_exp:
+        if seq is not None:
+            qualifies = seq.alarm and _confirmed(seq, base, th.confirm_p_value)
+            critical = qualifies and seq.critical
+        elif window_groups and w.events >= th.warning_ratio * e_exp:
             capped = det.capped_events(w.end, th.window_ms)
             if capped >= th.warning_ratio * e_exp:
                 p_value = excess_p(capped, e_exp, unit=1.0, **kw)
@@ -113,7 +130,9 @@ def judge(w: Window, base: Baseline, det: Evidence) -> tuple[Evaluation, float |
         else:
             level, limit = th.resolve_ratio, th.warning_ratio
             calm = _below(w, det, base, level, limit, _DOWN_EVIDENCE, _LONG_DOWN_EVIDENCE)
-            if lc.severity is Severity.CRITICAL:
+            if lc.severity is Severity.CRITICAL and seq is not None:
+                below_critical = seq.below_critical
+            elif lc.severity is Severity.CRITICAL:
                 below_critical = _below(
                     w,
                     det,
@@ -132,6 +151,15 @@ def judge(w: Window, base: Baseline, det: Evidence) -> tuple[Evaluation, float |
         below_critical=below_critical,
     )
     return ev, p_value
+
+
+def _confirmed(seq: Verdict, base: Baseline, p_value: float) -> bool:
+    """The episode's groups since its change point are beyond what the rate's learned
+    variation (hour to hour and day to day, from the spread of past weeks) and the baseline's
+    own error allow: a day 30% busier than the weeks before builds a CUSUM case all day, and
+    is no surge."""
+    kw = {"rate_cv2": base.rate_cv2, "inflation": base.inflation}
+    return excess_p(seq.events, max(seq.expected, MIN_EXPECTED), unit=1.0, **kw) < p_value
 
 
 def _below(

@@ -27,6 +27,7 @@ from streams.count.model import BatchResult, ClosedBucket, CountedEvent, Counter
 from streams.count.records import BucketReport
 from streams.detect.config import DetectConfig, Thresholds, load_config
 from streams.detect.lifecycle import Severity, Status
+from streams.detect.oracle import run_oracle
 from streams.detect.outcome import OfflineResult, SubjectOutcome
 from streams.detect.partition import DetectPartition
 from streams.detect.report import format_report, format_transitions
@@ -61,6 +62,9 @@ def run_scenario(
     """
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
+    if seed is not None and seed != scenario.seed:
+        # The seed also draws the day-to-day levels, which the truth must see.
+        scenario = scenario.model_copy(update={"seed": seed})
     config = config or DetectConfig()
     ccfg = counter_config or CounterConfig()
     started = time.perf_counter()
@@ -146,6 +150,7 @@ def _judge(result: OfflineResult) -> None:
                 touched.setdefault(subject, []).append(surge.name)
     firings = result.firings()
     windowed: dict[str, list[float]] = {}
+    oracle = _oracle(result, truth, start_ms)
     for subject in sorted(touched):
         th = _thresholds(config, subject)
         instant = truth.instant_ratio(subject)
@@ -160,6 +165,8 @@ def _judge(result: OfflineResult) -> None:
             and a.transition.severity is Severity.CRITICAL
         ]
         mine = [a for a in firings if a.transition.subject == subject]
+        o_alarms, o_criticals = oracle.get(subject, ([], []))
+        o_first = o_alarms[0] if o_alarms and warn is not None else None
         limit = None
         if warn is not None:
             weeks = min(4, warn // WEEK_MINUTES)
@@ -176,6 +183,10 @@ def _judge(result: OfflineResult) -> None:
                 first_alert=mine[0] if mine else None,
                 first_critical=critical[0] if critical else None,
                 limit_at_ms=limit,
+                oracle_alert_ms=o_first,
+                oracle_critical_ms=next(
+                    (t for t in o_criticals if o_first is not None and t >= o_first), None
+                ),
             )
         )
     for a in firings:
@@ -188,6 +199,43 @@ def _judge(result: OfflineResult) -> None:
         ratios = windowed[t.subject]
         if not 0 <= minute < len(ratios) or ratios[minute] < th.resolve_ratio:
             result.false_alerts.append(a)
+
+
+def _oracle(
+    result: OfflineResult, truth: Truth, start_ms: int
+) -> dict[str, tuple[list[int], list[int]]]:
+    """The oracle (streams/detect/oracle.py) on every subject: its alarms where the true ratio
+    was raised, and its criticals; alarms where it was not go to `result.oracle_false_alerts`."""
+    out: dict[str, tuple[list[int], list[int]]] = {}
+    for subject in truth.subjects:
+        try:
+            det = result.detector(subject)
+        except KeyError:
+            continue
+        if det.first_bucket_ms is None:
+            continue
+        th = _thresholds(result.config, subject)
+        bms = det.history.bucket_ms
+        per = bms // MINUTE_MS
+        _, normal = truth.groups(subject)
+        buckets = [sum(normal[i : i + per]) for i in range(0, len(normal) - per + 1, per)]
+        windowed = truth.window_ratio(subject, th.window_minutes)
+        calm = [
+            windowed[min(len(windowed) - 1, i * per + per - 1)] < th.resolve_ratio
+            for i in range(len(buckets))
+        ]
+        run = run_oracle(
+            det.history, buckets, start_ms, det.first_bucket_ms + th.learning_ms, th, calm=calm
+        )
+        raised: list[int] = []
+        for t in run.alarms:
+            minute = (t - start_ms) // MINUTE_MS - 1
+            if 0 <= minute < len(windowed) and windowed[minute] >= th.resolve_ratio:
+                raised.append(t)
+            else:
+                result.oracle_false_alerts.append((subject, t))
+        out[subject] = (raised, run.criticals)
+    return out
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -25,6 +25,10 @@ class SubjectOutcome:
     first_critical: Alerting | None  # its first firing transition at critical severity
     # The earliest an ideal detector could fire (streams.detect.truth.detection_limit).
     limit_at_ms: int | None = None
+    # The oracle's first alarm and first critical (streams.detect.oracle: the same sequential
+    # test on the true normal rates, same budget).
+    oracle_alert_ms: int | None = None
+    oracle_critical_ms: int | None = None
 
     @property
     def alert_required(self) -> bool:
@@ -46,6 +50,18 @@ class SubjectOutcome:
         return self.limit_at_ms - self.warning_at_ms
 
     @property
+    def oracle_delay_ms(self) -> int | None:
+        if self.oracle_alert_ms is None or self.warning_at_ms is None:
+            return None
+        return self.oracle_alert_ms - self.warning_at_ms
+
+    @property
+    def oracle_critical_delay_ms(self) -> int | None:
+        if self.oracle_critical_ms is None or self.critical_at_ms is None:
+            return None
+        return self.oracle_critical_ms - self.critical_at_ms
+
+    @property
     def critical_delay_ms(self) -> int | None:
         """From the true ratio reaching critical to the first critical transition."""
         if self.first_critical is None or self.critical_at_ms is None:
@@ -64,6 +80,8 @@ class OfflineResult:
     # New episodes on a subject whose true windowed ratio was below its resolve ratio when
     # they fired: an unchanged post or border, or one before or long after its surge.
     false_alerts: list[Alerting] = field(default_factory=list)
+    # The oracle's alarms where the true ratio was below resolve: (subject, window end).
+    oracle_false_alerts: list[tuple[str, int]] = field(default_factory=list)
     messages: int = 0
     invalid: int = 0
     counted: int = 0

@@ -33,6 +33,11 @@ class AlertTransition:
     observed: int  # travellers in the window
     expected: float  # travellers the baseline expected
     ratio: float
+    # The sequential evidence: where the episode's change began (the CUSUM's start), and the
+    # groups observed over expected since then, with the lower end of its 95% interval.
+    change_point_ms: int | None = None
+    episode_ratio: float | None = None
+    episode_ratio_low: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

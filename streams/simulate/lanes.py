@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,6 +57,13 @@ def lanes(scenario: Scenario) -> list[Lane]:
             )
             base = direction.daily_volume / mean_size / 1440
             rates = _minute_rates(scenario, post.utc_offset_hours, week, base)
+            growth = direction.growth_per_month
+            if growth is None:
+                growth = post.growth_per_month
+            if growth is None:
+                growth = scenario.growth_per_month
+            if growth or scenario.day_level_cv:
+                rates = _levels(scenario, key, post.utc_offset_hours, growth, rates)
             applying = tuple(i for i, s in enumerate(scenario.surges) if s.applies_to(key))
             if applying:
                 if applying not in surge_factors:
@@ -101,6 +110,31 @@ def _minute_rates(
     local = scenario.start + timedelta(hours=utc_offset_hours)
     first = local.weekday() * 1440 + local.hour * 60 + local.minute
     return [base * week[(first + m) // 60 % 168] for m in range(scenario.minutes)]
+
+
+def _levels(
+    scenario: Scenario,
+    key: DirectionKey,
+    utc_offset_hours: float,
+    growth: float,
+    rates: list[float],
+) -> list[float]:
+    """Rates with the direction's slow growth and its day-to-day level (normal traffic: the
+    truth's "without surges" has them too)."""
+    per_minute = math.log1p(growth) / (30 * 1440)
+    cv = scenario.day_level_cv
+    sigma = math.sqrt(math.log1p(cv * cv))
+    # A per-direction stream, the same whatever other posts the scenario has.
+    rnd = random.Random(f"{scenario.seed}:day-level:{':'.join(key)}")
+    offset = round(utc_offset_hours * 60)
+    first_day = (scenario.start.hour * 60 + scenario.start.minute + offset) // 1440
+    days = (scenario.minutes + 2880) // 1440 + 1
+    level = [math.exp(sigma * rnd.gauss() - sigma * sigma / 2) if cv else 1.0 for _ in range(days)]
+    start = scenario.start.hour * 60 + scenario.start.minute + offset
+    return [
+        r * level[(start + m) // 1440 - first_day] * math.exp(per_minute * m)
+        for m, r in enumerate(rates)
+    ]
 
 
 def _surge_factors(scenario: Scenario, applying: tuple[int, ...]) -> list[float]:

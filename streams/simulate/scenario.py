@@ -85,6 +85,9 @@ class Direction(_Model):
     from_country: Country
     to_country: Country
     daily_volume: float = Field(ge=0, allow_inf_nan=False, description="Travellers a day.")
+    growth_per_month: float | None = Field(
+        default=None, gt=-1, le=10, description="Relative growth per 30 days; None: the post's."
+    )
     nationalities: dict[str, Weight] | None = None
 
     @model_validator(mode="after")
@@ -102,6 +105,9 @@ class Post(_Model):
     groups: list[GroupMix] | None = Field(default=None, min_length=1)
     hour_profile: HourProfile | None = None
     weekday_profile: WeekdayProfile | None = None
+    # Relative growth of every direction per 30 days (0.15: +15% a month), compounded per
+    # minute from the scenario's start; None: the scenario's.
+    growth_per_month: float | None = Field(default=None, gt=-1, le=10)
 
     @model_validator(mode="after")
     def _directions_unique(self) -> Self:
@@ -187,6 +193,10 @@ class Scenario(_Model):
     faults: Faults = Field(default_factory=Faults)
     posts: list[Post] = Field(min_length=1)
     surges: list[Surge] = []
+    # Day-to-day variation of each direction's level: every local day of every direction has
+    # its own factor (lognormal, mean 1, this coefficient of variation), drawn from the seed.
+    day_level_cv: float = Field(default=0, ge=0, le=2)
+    growth_per_month: float = Field(default=0, gt=-1, le=10)
 
     @field_validator("start")
     @classmethod

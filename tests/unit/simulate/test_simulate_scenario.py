@@ -189,3 +189,35 @@ def test_surge_factor_stays_between_one_and_factor(
     s = surge(factor=factor, ramp_hours=ramp, duration_hours=duration, decay_hours=decay)
     value = s.factor_at(hours)
     assert min(1.0, factor) - 1e-9 <= value <= max(1.0, factor) + 1e-9
+
+
+def test_day_level_variation_gives_each_local_day_its_own_level_with_the_stated_cv() -> None:
+    base = parse_scenario(GOOD)
+    varied = base.model_copy(update={"duration_days": 200, "day_level_cv": 0.15})
+    flat = base.model_copy(update={"duration_days": 200})
+    for got, ref in zip(lanes(varied), lanes(flat), strict=True):
+        days = [
+            sum(got.rates[d * 1440 : (d + 1) * 1440]) / sum(ref.rates[d * 1440 : (d + 1) * 1440])
+            for d in range(200)
+        ]
+        mean = sum(days) / len(days)
+        cv = (sum((x - mean) ** 2 for x in days) / len(days)) ** 0.5 / mean
+        assert abs(mean - 1) < 0.04 and 0.11 < cv < 0.19
+        # Constant within a day: the level changes only at the post's local midnight.
+        first_day = zip(got.rates[:1440], ref.rates[:1440], strict=True)
+        assert len({round(r / q, 9) for r, q in first_day}) == 1
+    # The seed draws the levels: the same seed gives the same rates, another seed others.
+    assert lanes(varied)[0].rates == lanes(varied)[0].rates
+    other = varied.model_copy(update={"seed": varied.seed + 1})
+    assert lanes(other)[0].rates != lanes(varied)[0].rates
+
+
+def test_growth_per_month_compounds_over_thirty_days_and_a_post_can_override_it() -> None:
+    base = parse_scenario(GOOD).model_copy(update={"duration_days": 31})
+    grown = base.model_copy(update={"growth_per_month": 0.15})
+    lane, ref = lanes(grown)[0], lanes(base)[0]
+    assert lane.rates[30 * 1440] / ref.rates[30 * 1440] == pytest.approx(1.15, rel=1e-3)
+    assert lane.rates[0] == pytest.approx(ref.rates[0])
+    post = grown.posts[0].model_copy(update={"growth_per_month": 0.0})
+    still = grown.model_copy(update={"posts": [post]})
+    assert lanes(still)[0].rates == ref.rates
