@@ -162,11 +162,9 @@ class SubjectDetector:
         for tr in steps:
             if tr.status is Status.RESOLVED:
                 self.sequential.reset()
-            elif severity is None:
-                # A new episode: what today's level learned since the day began may be the
-                # surge's foot, so today is judged against the long-run level.
+            elif severity is None:  # a new episode: today's level may have learned its foot
                 self.sequential.day = [0.0, 0.0]
-            elif severity is not None and tr.severity is not severity:
+            elif tr.severity is not severity:
                 if tr.severity is Severity.CRITICAL:
                     self.sequential.escalated()
                 else:

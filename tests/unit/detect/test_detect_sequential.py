@@ -89,12 +89,14 @@ def _day_levels(seed: int, days: int, cv: float) -> list[float]:
     return [math.exp(sigma * rng.gauss() - sigma * sigma / 2) for _ in range(days)]
 
 
-@pytest.mark.xfail(
+_NOT_MET = pytest.mark.xfail(
     reason="issue #18 target not met: a day 45-65% above its past weeks (2.5-3.5 sigma at 12% "
     "CV) or a midnight jump of +60% still fires; see docs/detection.md",
-    strict=False,
+    strict=True,  # once it stays quiet, this fails: take the mark off
 )
-@pytest.mark.parametrize("seed", [11, 12])
+
+
+@pytest.mark.parametrize("seed", [11, pytest.param(12, marks=_NOT_MET)])
 def test_detector_on_normal_weeks_with_day_to_day_variation_stays_quiet(seed: int) -> None:
     # Every day has its own level, 12% CV, and the post grows 15% a month: eight weeks.
     days = 56
