@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.alerting import follow
+from streams.alerting import alert_summary, follow
 from streams.cli.background_worker import (
     WorkerProcess,
     alive,
@@ -133,7 +133,7 @@ async def _run(
         records = await history.read_available()
     borders = {(None, src, dst) for _, src, dst in posts}
     print(f"\n{settings.alerts_topic}:", file=out)
-    for line in follow.summary_report(records, posts | borders):
+    for line in alert_summary.summary_report(records, posts | borders):
         print(f"  {line}", file=out)
 
 

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.alerting.follow import decode_alert, format_summary, summary_report, summary_rows
+from streams.alerting.alert_summary import format_summary, summary_report, summary_rows
+from streams.alerting.follow import decode_alert
 from streams.cli.run import caught_up
 
 
