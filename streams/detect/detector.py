@@ -160,15 +160,11 @@ class SubjectDetector:
             resolve_evaluations=th.resolve_evaluations,
         )
         for tr in steps:
-            if tr.status is Status.RESOLVED:
-                self.sequential.reset()
-            elif severity is None:  # a new episode: today's level may have learned its foot
-                self.sequential.day = [0.0, 0.0]
-            elif tr.severity is not severity:
-                if tr.severity is Severity.CRITICAL:
-                    self.sequential.escalated()
-                else:
-                    self.sequential.deescalated()
+            moved = None if tr.severity is severity else tr.severity is Severity.CRITICAL
+            resolved = tr.status is Status.RESOLVED
+            self.sequential.episode_moved(
+                resolved=resolved, opened=severity is None, critical=moved
+            )
         if base.spread_cv2 is not None:
             self.dispersion.update(base.spread_cv2, base.events, base.spread_weeks)
         out = [self._record(tr, start, end, observed, expected, ratio) for tr in steps]
@@ -261,9 +257,10 @@ class SubjectDetector:
             "lifecycle": self.lifecycle.to_dict(),
             "dispersion": self.dispersion.to_dict(),
             "episodes": [list(ep) for ep in self.episodes],
-            "sequential": self.sequential.to_dict(),
             "last": self.snapshot().to_dict(),
         }
+        if self.thresholds.detector == "sequential":  # not written (per commit) when unused
+            data["sequential"] = self.sequential.to_dict()
         if include_history:
             data["history"] = self.history.to_dict()
         return data
@@ -283,8 +280,9 @@ class SubjectDetector:
         det.dispersion = DispersionEstimate.from_dict(data["dispersion"])
         det.episodes = [(int(s), None if e is None else int(e)) for s, e in data["episodes"]]
         if "sequential" in data:
-            designs = len(thresholds.sequential_ratios)
-            det.sequential = Sequential.from_dict(data["sequential"], designs)
+            det.sequential = Sequential.from_dict(
+                data["sequential"], len(thresholds.sequential_ratios)
+            )
         last = data["last"]
         det._view = (
             State(last["state"]),

@@ -84,7 +84,7 @@ def judge(
     Every other threshold crossing also needs evidence beyond the other edge of its
     hysteresis band, so noise cannot flap a small post at night.
 
-    With a sequential verdict (`seq`, the default detector on a history baseline) the groups
+    With a sequential verdict (`seq`: `detector = "sequential"`, on a history baseline) the groups
     are judged by it instead (streams/detect/sequential.py): it qualifies on its alarm, goes
     critical on its evidence for critical over de-escalation ratio, and counts towards
     de-escalation on its evidence the other way. Without one, groups are judged by the window

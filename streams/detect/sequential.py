@@ -235,11 +235,17 @@ class Sequential:
             self.day[0] += got
             self.day[1] += expected
 
-    def escalated(self) -> None:
-        self.crit_down = 0.0
-
-    def deescalated(self) -> None:
-        self.crit_up = 0.0
+    def episode_moved(self, *, resolved: bool, opened: bool, critical: bool | None) -> None:
+        """The alert lifecycle moved: an episode resolved or opened, or its severity changed
+        (critical: True up, False down, None unchanged)."""
+        if resolved:
+            self.reset()
+        elif opened:
+            self.day = [0.0, 0.0]  # today's level may have learned the surge's foot
+        elif critical is True:
+            self.crit_down = 0.0
+        elif critical is False:
+            self.crit_up = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
