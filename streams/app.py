@@ -13,6 +13,7 @@ from streams import failpoints
 from streams.kafka import unreadable
 from streams.kafka.batch_channel import BatchChannel
 from streams.kafka.clients import faust_credentials
+from streams.kafka.hole_probe import HoleProbe
 from streams.kafka.outbox import Outbox, Record
 from streams.kafka.topics import MAX_REQUEST_BYTES, border_buckets_topic, keyed_events_topic
 from streams.kafka.unreadable import SkippedBatch
@@ -112,6 +113,7 @@ class Service:
         self.changelog_topic_name = self.table.changelog_topic.get_topic_name()
         self._outbox: Outbox | None = None
         self.channels: list[BatchChannel] = []
+        self.hole_probe = HoleProbe(settings)  # shared by the channels (kafka/offset_guard.py)
 
         from streams.count import agent as count
         from streams.detect import agent as detect
@@ -144,7 +146,13 @@ class Service:
             self.app.add_dependency(AlertmanagerBridge(settings, self.metrics))
 
     def batch_channel(
-        self, topic: Any, handler: Any, *, with_skips: bool = False, on_revoke: Any = None
+        self,
+        topic: Any,
+        handler: Any,
+        *,
+        with_skips: bool = False,
+        on_revoke: Any = None,
+        loss_point: str | None = None,
     ) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/kafka/batch_channel.py)."""
         channel = BatchChannel(
@@ -156,6 +164,8 @@ class Service:
             on_unreadable=self.dead_letter_skipped,
             with_skips=with_skips,
             on_revoke=on_revoke,
+            probe=self.hole_probe,
+            loss_point=loss_point,
         )
         channel.install()
         self.app.add_dependency(channel)

@@ -7,6 +7,10 @@ producer retries), until the test creates `<name>.release`. Between the two the 
 the broker, kill a process, or anything else, and know where the worker stood. Points fire
 once each. With the variable unset (always, in production) `reached` returns at once.
 
+A loss point (`ingest.deliver`) is not a pause: once armed, the next `LOSS_COUNT` records of
+one partition from offset `LOSS_FROM` on are dropped on their first delivery to a batch
+channel, as Faust's fetch loop can drop records (streams/kafka/continuity.py).
+
 The points: `ingest.write` (a validated batch, before it is written to the keyed topic),
 `count.save` (counted, bucket records written, before the state and offset are saved),
 `detect.begin` (a transaction begun, nothing sent in it yet: the sends then meet the outage)
@@ -19,6 +23,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +51,30 @@ async def reached(name: str) -> None:
     while not release.exists():  # noqa: ASYNC110 - the signal is a file another process writes
         await asyncio.sleep(0.05)
     logger.warning("failpoint %s released", name)
+
+
+LOSS_FROM = 100
+LOSS_COUNT = 50
+_losses: dict[str, tuple[Any, int, set[int]]] = {}  # point -> (partition, first lost, dropped)
+
+
+def armed(name: str) -> bool:
+    return name in _armed
+
+
+def lost(name: str, tp: Any, offset: int) -> bool:
+    """Whether an armed loss point drops this delivered record (each offset once)."""
+    loss = _losses.get(name)
+    if loss is None:
+        if name not in _armed or offset < LOSS_FROM:
+            return False
+        _armed.discard(name)
+        loss = _losses[name] = (tp, offset, set())
+        logger.warning(
+            "failpoint %s: dropping %d records of %s from offset %d", name, LOSS_COUNT, tp, offset
+        )
+    lost_tp, first, dropped = loss
+    if tp != lost_tp or not first <= offset < first + LOSS_COUNT or offset in dropped:
+        return False
+    dropped.add(offset)
+    return True

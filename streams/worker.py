@@ -37,4 +37,5 @@ class Worker(Protocol):
         *,
         with_skips: bool = False,
         on_revoke: Any = None,
+        loss_point: str | None = None,
     ) -> BatchChannel: ...

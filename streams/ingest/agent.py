@@ -159,7 +159,9 @@ async def handle(service: Worker, messages: list[Any], progress: SourceProgress)
 
 def register(service: Worker) -> Ingest:
     ingest = Ingest(service)
-    ingest.channel = service.batch_channel(service.events_topic, ingest.handle)
+    ingest.channel = service.batch_channel(
+        service.events_topic, ingest.handle, loss_point="ingest.deliver"
+    )
 
     @service.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def idle_sources() -> None:

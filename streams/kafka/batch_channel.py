@@ -37,8 +37,11 @@ from typing import Any
 
 from mode import Service
 
+from streams import failpoints
 from streams.kafka import unreadable
 from streams.kafka.fresh_partitions import seek_uncommitted_to_beginning
+from streams.kafka.hole_probe import HoleProbe
+from streams.kafka.offset_guard import OffsetGuard
 from streams.kafka.offsets import Progress
 from streams.kafka.unreadable import SkippedBatch, is_skipped
 
@@ -75,6 +78,8 @@ class BatchChannel(Service):
         on_unreadable: SkipHandler | None = None,
         with_skips: bool = False,
         on_revoke: RevokeHandler | None = None,
+        probe: HoleProbe | None = None,
+        loss_point: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +106,10 @@ class BatchChannel(Service):
         self.commit_interval = float(app.conf.broker_commit_interval)
         self._committed_at = float("-inf")  # the first progress is committed at once
         self._done_since_commit = 0
+        self.guard = OffsetGuard(lambda: app.consumer, probe)
+        self._probe = probe
+        # A test's failpoint: records of one partition lost on delivery (failpoints.lost).
+        self._loss_point = loss_point if loss_point and failpoints.armed(loss_point) else None
 
     async def on_start(self) -> None:
         seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
@@ -132,6 +141,8 @@ class BatchChannel(Service):
 
     async def _deliver(self, message: Any) -> None:
         await self.app.flow_control.acquire()
+        if self._loss_point and failpoints.lost(self._loss_point, message.tp, message.offset):
+            return
         if message.value is None:
             marker = unreadable.marker_of(message)
             if marker is not None:
@@ -152,6 +163,7 @@ class BatchChannel(Service):
             self._buffered_bytes = sum(len(m.value or b"") for m in self._buffer)
             self._space.set()
             self.progress.forget(tps)
+            self.guard.forget(tps)
             for tp in tps:
                 self.committed.pop(tp, None)
 
@@ -187,11 +199,14 @@ class BatchChannel(Service):
                 await self.on_revoke(mine)
             await self._settle()
             self.progress.forget(mine)
+            self.guard.forget(mine)
             for tp in mine:
                 self.committed.pop(tp, None)
 
     async def _on_shutdown(self, sender: Any, **_: Any) -> None:
         await self._settle()
+        if self._probe is not None:
+            await self._probe.close()
 
     @Service.task
     async def _run(self) -> None:
@@ -218,7 +233,10 @@ class BatchChannel(Service):
             if not batch:
                 continue
             assigned = self.app.consumer.assignment()
-            batch = [m for m in batch if m.tp in assigned]
+            batch = await self._continuous([m for m in batch if m.tp in assigned])
+            if not batch:
+                await self._maybe_commit()
+                continue
             self._idle.clear()
             self._in_hand = {m.tp for m in batch}
             try:
@@ -256,6 +274,18 @@ class BatchChannel(Service):
         if stalled:
             # Nothing moved (a fenced partition, a gap being fetched again): do not spin.
             await asyncio.sleep(min(self.batch_seconds, 0.2))
+
+    async def _continuous(self, batch: list[Any]) -> list[Any]:
+        """The records that continue their partitions' offsets (streams/kafka/offset_guard.py);
+        buffered records of a partition sought back are dropped: they are fetched again."""
+        expected = {tp: self.finished_offset(tp) for tp in {m.tp for m in batch}}
+        batch = await self.guard.continuous(batch, expected)
+        again = self.guard.refetched
+        if again:
+            self._buffer = [m for m in self._buffer if m.tp not in again]
+            self._buffered_bytes = sum(len(m.value or b"") for m in self._buffer)
+            self._space.set()
+        return batch
 
     def holds(self, tp: Any) -> bool:
         """Whether a record of tp is buffered or being handled."""

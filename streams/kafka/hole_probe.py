@@ -1,0 +1,74 @@
+"""Asks the broker which record really comes first at or after an offset of a partition.
+
+A batch channel that sees its partition's offsets jump (streams/kafka/continuity.py) must tell
+a genuine hole in the log from records its consumer lost on the way: a transactional producer
+leaves one offset per commit or abort marker that no consumer ever sees, and compaction or
+retention remove records. A consumer of its own (no group, never committing) reads one record
+from the offset and answers: if the first record there is the one delivered, nothing lies in
+between; if it is earlier, those records exist and must be fetched again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from streams.kafka.clients import client_kwargs
+from streams.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_MS = 5_000
+
+
+class HoleProbe:
+    """One standalone consumer, started on first use and shared by the worker's channels."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._consumer: Any = None
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def first_offset_from(self, topic: str, partition: int, offset: int) -> int | None:
+        """The offset of the first record at or after `offset` (None: no answer)."""
+        from aiokafka import TopicPartition
+
+        async with self._lock:
+            if self.closed:
+                return None
+            try:
+                consumer = await self._started()
+                tp = TopicPartition(topic, partition)
+                consumer.assign([tp])
+                consumer.seek(tp, offset)
+                got = await consumer.getmany(tp, timeout_ms=PROBE_TIMEOUT_MS, max_records=1)
+            except Exception as exc:  # the broker away, say: the caller fetches again
+                logger.warning(
+                    "could not read %s[%d] from offset %d: %r", topic, partition, offset, exc
+                )
+                return None
+        records = got.get(tp) or []
+        return int(records[0].offset) if records else None
+
+    async def _started(self) -> Any:
+        if self._consumer is None:
+            from aiokafka import AIOKafkaConsumer
+
+            consumer = AIOKafkaConsumer(
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",  # below the log start (retention): its first record
+                **client_kwargs(self._settings),
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        async with self._lock:
+            self.closed = True
+            if self._consumer is not None:
+                consumer, self._consumer = self._consumer, None
+                await consumer.stop()
