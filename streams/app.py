@@ -10,7 +10,7 @@ from faust.types import TP
 
 from schemas.dead_letter import DeadLetterReason, unreadable_batch_headers
 from streams import failpoints
-from streams.kafka import unreadable
+from streams.kafka import committed_reads, unreadable
 from streams.kafka.batch_channel import BatchChannel
 from streams.kafka.clients import faust_credentials
 from streams.kafka.hole_probe import HoleProbe
@@ -66,6 +66,7 @@ class Service:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         failpoints.configure(settings.data_dir)
         unreadable.install()  # before any consumer exists: an undecodable batch never kills it
+        committed_reads.install()  # an upstream transaction that aborted is never counted
         unreadable.add_listener(self._count_unreadable)
         self.app = faust.App(
             settings.app_id,

@@ -104,7 +104,19 @@ class Ingest:
                 finished = await consumer.position(tp)
             if finished is not None and finished >= highwater:
                 idle.add(tp.partition)
+            elif finished is not None and await self._only_markers_left(tp, finished, highwater):
+                idle.add(tp.partition)
         await self._announce(idle, idle=True, now=now)
+
+    async def _only_markers_left(self, tp: Any, finished: int, highwater: int) -> bool:
+        """A transactional producer's log ends with a commit marker, never delivered: the
+        partition is idle once the consumer has fetched that far and no record lies there."""
+        channel = self.channel
+        assert channel is not None
+        position = await self.service.app.consumer.position(tp)
+        if position is None or position < highwater:
+            return False
+        return await channel.guard.nothing_left(tp, finished, highwater)
 
     async def _announce(self, sources: set[int], *, idle: bool, now: float) -> None:
         service = self.service

@@ -15,11 +15,12 @@ from typing import Any
 
 from streams.kafka import continuity
 from streams.kafka.continuity import Gap
-from streams.kafka.hole_probe import HoleProbe
+from streams.kafka.hole_probe import HoleProbe, ProbeFailed
 
 logger = logging.getLogger(__name__)
 
 SEEK_AGAIN_SECONDS = 5.0  # records fetched before a seek may still arrive meanwhile
+TAIL_PROBE_MS = 1_000  # how long to wait for a record behind the high watermark's markers
 
 
 class OffsetGuard:
@@ -31,6 +32,8 @@ class OffsetGuard:
         self._holes: dict[Any, tuple[int, int, float]] = {}
         self._seeks: dict[Any, tuple[int, float]] = {}  # tp -> (offset, when) asked
         self.refetched: set[Any] = set()  # partitions sought back by the last call
+        self._tails: dict[Any, tuple[int, int]] = {}  # tp -> (finished, high watermark) empty
+        self._stuck: dict[Any, int] = {}  # tp -> finished offset with a record fetched past
 
     async def continuous(self, batch: list[Any], expected: dict[Any, int | None]) -> list[Any]:
         """The records of batch the handler may take now, in offset order per partition.
@@ -52,10 +55,39 @@ class OffsetGuard:
             todo.extend(more)
         return todo
 
+    async def nothing_left(self, tp: Any, finished: int, highwater: int) -> bool:
+        """Whether no committed record lies between the finished offset and the high watermark.
+
+        The consumer has fetched up to the high watermark, yet the handler finished less: what
+        is left are transaction markers or aborted records (a transactional producer's log
+        ends with a marker), or records lost on delivery, which are fetched again.
+        """
+        if self._tails.get(tp) == (finished, highwater):
+            return True
+        if self._probe is None:
+            return False
+        try:
+            first = await self._probe.first_offset_from(
+                tp.topic, tp.partition, finished, timeout_ms=TAIL_PROBE_MS
+            )
+        except ProbeFailed:
+            return False
+        if first is None or first >= highwater:
+            self._tails[tp] = (finished, highwater)
+            return True
+        # Fetched past, yet not delivered: maybe still on its way through the fetch loop. Still
+        # so at the next look (a second later), it was lost.
+        if self._stuck.get(tp) == finished:
+            await self._fetch_again(Gap(tp, finished, first + 1))
+        self._stuck[tp] = finished
+        return False
+
     def forget(self, tps: set[Any]) -> None:
         for tp in tps:
             self._holes.pop(tp, None)
             self._seeks.pop(tp, None)
+            self._tails.pop(tp, None)
+            self._stuck.pop(tp, None)
 
     async def _is_hole(self, gap: Gap) -> bool:
         known = self._holes.get(gap.tp)
@@ -63,11 +95,14 @@ class OffsetGuard:
         if known is None or known[0] != gap.expected or now - known[2] > SEEK_AGAIN_SECONDS:
             if self._probe is None:
                 return False
-            first = await self._probe.first_offset_from(
-                gap.tp.topic, gap.tp.partition, gap.expected
-            )
-            if first is None:
+            try:
+                first = await self._probe.first_offset_from(
+                    gap.tp.topic, gap.tp.partition, gap.expected
+                )
+            except ProbeFailed:
                 return False  # no answer: fetch again, and ask again next time
+            if first is None:
+                return False
             known = self._holes[gap.tp] = (gap.expected, first, now)
         if known[1] < gap.first:
             return False
