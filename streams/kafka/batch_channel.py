@@ -1,30 +1,23 @@
 """Batch delivery of raw Kafka messages to our handlers, beside Faust's per-event streams.
 
 Faust turns every record into an Event and moves it through a queue and a stream iterator:
-about 150 µs a record on this machine, most of the service's cost (see docs/benchmarks.md).
-For our raw-bytes topics we keep everything else Faust does (consumer group, assignment,
-offset commits, table recovery, rebalancing, flow control) and replace only the delivery:
-a lean per-partition callback appends the message to a buffer, and one task hands whole
-batches to the handler.
+about 150 µs a record (docs/benchmarks.md). For our raw-bytes topics we keep everything else
+Faust does (group, assignment, table recovery, rebalancing, flow control) and replace only
+the delivery: a per-partition callback appends the message to a buffer, and one task hands
+whole batches to the handler.
 
-Offsets of these topics are ours to commit, not Faust's: Faust's ack bookkeeping can stop
-committing a partition for good after a rebalance (a duplicate or a gap in its list of acked
-offsets, faust-streaming#318 and robinhood/faust#625, seen here when a worker of three was
-killed), which leaves the group's lag growing although every record was processed. The
-channel records, per partition, the offset after the last record its handler finished, and
-commits those every `batch_size` records or `broker_commit_interval`, whichever comes first,
-before partitions are revoked, and at shutdown.
+Offsets of these topics are ours to commit, not Faust's (its ack bookkeeping can stop
+committing a partition for good after a rebalance: faust-streaming#318). Per partition the
+channel commits the offset after the last record its handler finished, every `batch_size`
+records or `broker_commit_interval`, before partitions are revoked, and at shutdown. It never
+commits past a record the handler did not see: each batch must continue its partitions'
+offsets (streams/kafka/offset_guard.py), as Faust's fetch loop can drop records. A partition
+with no committed offset is read from its beginning (streams/kafka/faust_hooks.py).
 
-Faust also drops records fetched while its flow is suspended (during recovery) and relies on
-seeking to the committed offset afterwards; a partition with no committed offset yet is not
-sought at all, so those records would be skipped. The channel seeks such partitions to their
-beginning (what `consumer_auto_offset_reset="earliest"` means) right after Faust's seek.
-
-A record batch that cannot be decoded is skipped by the fetcher, which hands out a marker
-record in its place (streams/kafka/unreadable.py). The channel turns it into a `SkippedBatch`,
-passes those to `on_unreadable` (which dead-letters them) before the handler sees the batch, and
-commits past them like any record. A handler that keeps its own offset bookkeeping (counting)
-asks to see them too (`with_skips`).
+An undecodable record batch reaches the channel as a marker (streams/kafka/unreadable.py): a
+`SkippedBatch`, passed to `on_unreadable` (which dead-letters it) and committed past like any
+record; a handler with its own offset bookkeeping (counting) sees them too (`with_skips`).
+See docs/exactly-once.md.
 """
 
 from __future__ import annotations
@@ -39,7 +32,7 @@ from mode import Service
 
 from streams import failpoints
 from streams.kafka import unreadable
-from streams.kafka.fresh_partitions import seek_uncommitted_to_beginning
+from streams.kafka.faust_hooks import route_to, seek_uncommitted_to_beginning
 from streams.kafka.hole_probe import HoleProbe
 from streams.kafka.offset_guard import OffsetGuard
 from streams.kafka.offsets import Progress
@@ -56,7 +49,6 @@ Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
 # How often a revocation or shutdown that waits for the batch in hand says so in the log.
 IDLE_WAIT_SECONDS = 10.0
-
 
 SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
 # Called with the revoked partitions of the channel's topic before the batch in hand is
@@ -124,20 +116,7 @@ class BatchChannel(Service):
         unreadable.claim(set(self.topic.topics))
         app.on_partitions_revoked.connect(self._on_revoked, weak=False)
         app.on_before_shutdown.connect(self._on_shutdown, weak=False)
-        # Not handed to app.flow_control: it clears its queues when flow resumes, which can
-        # come after recovery seeked to the committed offsets; records fetched in between
-        # would be dropped while later ones were processed. We drop records only on revoke,
-        # before that seek (see revoke).
-        conductor = app.topics
-        names = set(self.topic.topics)
-        original = conductor._build_handler
-
-        def build_handler(tp: Any, channels: Any) -> Any:
-            if tp.topic in names:
-                return self._deliver
-            return original(tp, channels)
-
-        conductor._build_handler = build_handler
+        route_to(app, set(self.topic.topics), self._deliver)
 
     async def _deliver(self, message: Any) -> None:
         await self.app.flow_control.acquire()
@@ -260,12 +239,9 @@ class BatchChannel(Service):
             await self._maybe_commit()
 
     async def _keep(self, left: list[Any], assigned: set[Any], *, stalled: bool) -> None:
-        """Offer the records the handler left again, ahead of newer ones.
-
-        They are not fetched again: Faust re-reads only after a rebalance's seek, and drops
-        what lies behind its read offset after any other seek. A partition revoked meanwhile
-        is dropped here (and from the buffer by revoke): its next owner reads it from Kafka.
-        """
+        """Offer the records the handler left again, ahead of newer ones (not fetched again:
+        Faust drops what lies behind its read offset). A partition revoked meanwhile is dropped
+        here (and from the buffer by revoke): its next owner reads it from Kafka."""
         kept = [m for m in left if m.tp in assigned]
         if not kept:
             return

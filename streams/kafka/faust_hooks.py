@@ -1,4 +1,5 @@
-"""Partitions of a batch channel with no committed offset are read from their start."""
+"""Two hooks a batch channel sets in Faust: its topics' records are delivered to it, and its
+partitions with no committed offset are read from their start."""
 
 from __future__ import annotations
 
@@ -36,3 +37,21 @@ def seek_uncommitted_to_beginning(consumer: Any, topics: set[str]) -> None:
             await consumer.seek_wait(fresh)
 
     consumer.perform_seek = perform_seek
+
+
+def route_to(app: Any, topics: set[str], deliver: Any) -> None:
+    """Deliver the records of these topics to `deliver`, not to Faust's streams.
+
+    Not through app.flow_control: it clears its queues when flow resumes, which can come after
+    recovery seeked to the committed offsets; records fetched in between would be dropped while
+    later ones were processed. The channel drops records only on revoke, before that seek.
+    """
+    conductor = app.topics
+    original = conductor._build_handler
+
+    def build_handler(tp: Any, channels: Any) -> Any:
+        if tp.topic in topics:
+            return deliver
+        return original(tp, channels)
+
+    conductor._build_handler = build_handler
