@@ -39,8 +39,8 @@ class OffsetGuard:
         """The records of batch the handler may take now, in offset order per partition.
 
         `expected` holds, per partition, the offset after the last record finished (None if
-        unknown). Partitions sought back are in `refetched` afterwards: the caller drops their
-        buffered records, which come again.
+        unknown). Partitions sought back now are in `refetched` afterwards: the caller drops
+        their buffered records, fetched before the seek; they come again.
         """
         self.refetched = set()
         todo, rest, gaps = continuity.split(batch, expected)
@@ -118,10 +118,10 @@ class OffsetGuard:
 
     async def _fetch_again(self, gap: Gap) -> None:
         tp = gap.tp
-        self.refetched.add(tp)
         asked, when = self._seeks.get(tp, (-1, 0.0))
         if asked == gap.expected and time.monotonic() - when < SEEK_AGAIN_SECONDS:
-            return
+            return  # sought already: what is buffered may be what that seek fetched
+        self.refetched.add(tp)
         self._seeks[tp] = (gap.expected, time.monotonic())
         logger.warning(
             "%s[%d]: offsets %d to %d were not delivered; fetching them again",

@@ -92,8 +92,9 @@ def test_records_lost_on_delivery_are_fetched_again() -> None:
     assert todo == [] and guard.refetched == {A}
     assert consumer.seeks == [(A, 100)]
     # Records fetched before the seek still arrive: no second seek, no second question.
+    # Buffered records may be the ones that seek fetched: the channel keeps them.
     assert run_guard(guard, msgs(A, 152), {A: 100}) == []
-    assert consumer.seeks == [(A, 100)] and log.asked == 1
+    assert consumer.seeks == [(A, 100)] and log.asked == 1 and guard.refetched == set()
     # The records fetched again continue the partition.
     assert offsets(run_guard(guard, msgs(A, 100, 101), {A: 100})) == [(0, 100), (0, 101)]
 
