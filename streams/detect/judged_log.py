@@ -93,9 +93,11 @@ class JudgedLog:
     def prune(self, last_end: int, horizon_ms: int) -> None:
         """Forget what a correction older than the horizon would need: keep the latest
         checkpoint at or before `last_end - horizon_ms` and everything after it."""
+        cps = self.checkpoints
+        if len(cps) < 2 or cps[1][0] > last_end - horizon_ms:
+            return  # nothing older to forget (the usual case: there is once an hour)
         oldest = self.checkpoint_at_or_before(last_end - horizon_ms)
-        if oldest is None:
-            return
+        assert oldest is not None
         cut = oldest[0]
         self.checkpoints = [cp for cp in self.checkpoints if cp[0] >= cut]
         self.judged = [[max(f, cut), last] for f, last in self.judged if last >= cut]
