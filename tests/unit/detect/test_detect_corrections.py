@@ -213,3 +213,22 @@ def test_late_corrections_of_one_post_raise_its_alert_and_its_borders_as_on_time
     assert part.apply(reports).alerts == []  # the same reports again (a replay): nothing
     without = DetectPartition(_config(rejudge_hours=0.0), BUCKET_MS)
     assert _sent(without.apply(reports).alerts) != on_time
+
+
+def test_a_version_2_state_loads_and_re_judges_once_it_has_a_checkpoint(
+    warm: dict[str, Any],
+) -> None:
+    v2 = {k: v for k, v in warm.items() if k != "judged"} | {"version": 2}
+    det = SubjectDetector.from_dict(json.loads(json.dumps(v2)), DEFAULTS)
+    assert det.log.checkpoints == []
+    last = det.last_window_end_ms
+    assert last is not None
+    before = det.snapshot()
+    assert det.on_bucket_closed(last - BUCKET_MS, 1, 1) == []  # no checkpoint yet: stored
+    assert det.snapshot() == before
+    rng = random.Random(36)
+    for i in range(3):
+        det.on_bucket_closed(last + i * BUCKET_MS, *MID.bucket(rng, last + i * BUCKET_MS))
+    assert det.log.checkpoints and det.log.checkpoints[0][0] == last + BUCKET_MS
+    det.on_bucket_closed(last + BUCKET_MS, 5_000, 100)  # after the checkpoint: re-judged
+    assert det.snapshot().observed >= 5_000
