@@ -34,6 +34,10 @@ __all__ = ["AlertTransition", "Snapshot", "SubjectDetector", "alert_id"]
 
 _DEFAULT_GROUP_SIZE = 2.0  # for a static baseline before any traffic says otherwise
 _MIN_GROUPS_SEEN = 20  # groups in the history before its mean group size is used
+# What re-judging puts back when its replay is not adopted. The replay first replaces these
+# objects with new ones from its checkpoint (the sequential test's only in the sequential
+# mode, the only one that reads it), so references to the old ones keep the state before it.
+_REPLACED_BY_JUDGING = ("lifecycle", "dispersion", "episodes", "sequential", "view", "log")
 
 
 class SubjectDetector:
@@ -122,21 +126,11 @@ class SubjectDetector:
         restore_judging(self, state)
 
     def saved(self) -> tuple[Any, ...]:
-        # Judging replaces these objects rather than changing them, except the sequential
-        # test's, which it changes only in the sequential mode, where a checkpoint replaces it.
-        return (
-            self.lifecycle,
-            self.dispersion,
-            self.episodes,
-            self.sequential,
-            self.view,
-            self.log,
-        )
+        return tuple(getattr(self, name) for name in _REPLACED_BY_JUDGING)
 
     def put_back(self, saved: tuple[Any, ...]) -> None:
-        (self.lifecycle, self.dispersion, self.episodes, self.sequential, self.view, self.log) = (
-            saved
-        )
+        for name, value in zip(_REPLACED_BY_JUDGING, saved, strict=True):
+            setattr(self, name, value)
 
     def baseline_at(self, end: int) -> Baseline | None:
         """The baseline of the window ending at `end` as the detector would compute it now
