@@ -124,6 +124,20 @@ def _assert_consistent(sent: list[AlertTransition]) -> None:
         last[t.alert_id] = move
 
 
+def test_the_sequential_detector_re_judges_a_late_surge_from_its_own_checkpoints(
+    warm: dict[str, Any],
+) -> None:
+    # Its checkpoints hold the CUSUMs. It judges each bucket on its own, so the last few,
+    # still partial, can move the severity meanwhile: those messages stand (docs/detection.md).
+    sequential = DEFAULTS.model_copy(update={"detector": "sequential"})
+    buckets = _surge(31, 42, 2.5)
+    on_time = SubjectDetector.from_dict(warm, sequential)
+    expected = [t for b in buckets for t in on_time.on_bucket_closed(*b)]
+    _, sent = _late(warm, buckets, 6, thresholds=sequential)
+    assert _keys(sent)[:3] == _keys(expected)[:3]
+    _assert_consistent(sent)
+
+
 def test_a_restart_between_corrections_changes_nothing(warm: dict[str, Any]) -> None:
     buckets = _surge(32, 40, 2.5)
     _, straight = _late(warm, buckets, 6)
