@@ -71,6 +71,9 @@ class Thresholds(BaseModel):
     confirm_p_value: float = Field(default=1e-3, gt=0.0, lt=1.0)
     # Likelihood ratio (as its inverse) a severity change needs, either way.
     severity_evidence: float = Field(default=1e-3, gt=0.0, lt=1.0)
+    # A correction (a bucket published again after a late event) re-judges the windows that
+    # hold it if it is at most this many hours older than the last window judged; 0: never.
+    rejudge_hours: float = Field(default=6.0, ge=0.0, le=24 * 7)
 
     @model_validator(mode="after")
     def _check_order(self) -> Self:
@@ -93,6 +96,10 @@ class Thresholds(BaseModel):
     @property
     def window_ms(self) -> int:
         return self.window_minutes * 60_000
+
+    @property
+    def rejudge_ms(self) -> int:
+        return int(self.rejudge_hours * _HOUR_MS)
 
     @property
     def learning_ms(self) -> int:

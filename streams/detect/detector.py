@@ -8,6 +8,13 @@ from typing import Any
 from streams.detect.baseline import Baseline, BucketHistory, DispersionEstimate, Interval, baseline
 from streams.detect.bucket_feed import feed_bucket
 from streams.detect.config import Thresholds
+from streams.detect.detector_state import (
+    history_of,
+    judging_state,
+    load_state,
+    restore_judging,
+    state_dict,
+)
 from streams.detect.evidence import (
     MIN_EXPECTED,
     LongerWindow,
@@ -16,7 +23,9 @@ from streams.detect.evidence import (
     trimmed,
 )
 from streams.detect.judge import Window, judge
+from streams.detect.judged_log import JudgedLog
 from streams.detect.lifecycle import Lifecycle, Severity, State, Status, Transition
+from streams.detect.rejudge import rejudge
 from streams.detect.sequential import Sequential, Verdict
 from streams.detect.significance import excess_p
 from streams.detect.transitions import AlertTransition, Snapshot, View, alert_id
@@ -25,7 +34,10 @@ __all__ = ["AlertTransition", "Snapshot", "SubjectDetector", "alert_id"]
 
 _DEFAULT_GROUP_SIZE = 2.0  # for a static baseline before any traffic says otherwise
 _MIN_GROUPS_SEEN = 20  # groups in the history before its mean group size is used
-_FORMAT_VERSION = 2  # 2 added "sequential"; version 1 is still read (the evidence starts afresh)
+# What re-judging puts back when its replay is not adopted. The replay first replaces these
+# objects with new ones from its checkpoint (the sequential test's only in the sequential
+# mode, the only one that reads it), so references to the old ones keep the state before it.
+_REPLACED_BY_JUDGING = ("lifecycle", "dispersion", "episodes", "sequential", "view", "log")
 
 
 class SubjectDetector:
@@ -48,15 +60,16 @@ class SubjectDetector:
         self.last_window_end_ms: int | None = None
         self.sequential = Sequential(len(thresholds.sequential_ratios))
         self.verdict: Verdict | None = None  # the latest sequential step, if the test ran
+        self.log = JudgedLog()  # what re-judging a correction needs (streams/detect/rejudge.py)
         # The latest evaluation, kept raw; snapshot() builds the API view only when asked.
-        self._view: View = (State.LEARNING, None, None, 0, None, None, None, None, 0)
+        self.view: View = (State.LEARNING, None, None, 0, None, None, None, None, 0)
 
     @property
     def state(self) -> State:
-        return self._view[0]
+        return self.view[0]
 
     def snapshot(self) -> Snapshot:
-        state, start, end, observed, expected, ratio, p_value, source, weeks = self._view
+        state, start, end, observed, expected, ratio, p_value, source, weeks = self.view
         lc = self.lifecycle
         open_id = None
         if state is State.FIRING and lc.fired_at_ms is not None:
@@ -79,21 +92,45 @@ class SubjectDetector:
     def on_bucket_closed(
         self, bucket_start_ms: int, travellers: int, events: int
     ) -> list[AlertTransition]:
-        """Record a closed bucket and evaluate the window ending with it.
+        """Record a closed bucket and judge the window ending with it.
 
-        A bucket at or before the last evaluated one is a correction: it replaces the stored
-        value for future baselines but is not re-evaluated (the alerts already went out).
+        A bucket at or before the last judged one is a correction: it replaces the stored
+        value, and if the value changed, the windows judged since the checkpoint before it are
+        judged again (streams/detect/rejudge.py); returned are the messages that replay adds.
         """
         bms = self.history.bucket_ms
         end = (bucket_start_ms // bms + 1) * bms
+        previous = self.history.get(bucket_start_ms)
         self.history.set(bucket_start_ms, travellers, events)
         if self.first_bucket_ms is None or bucket_start_ms < self.first_bucket_ms:
             self.first_bucket_ms = end - bms
         if self.last_window_end_ms is not None and end <= self.last_window_end_ms:
-            return []
+            if previous == (travellers, events) or not self.thresholds.rejudge_hours:
+                return []
+            return rejudge(self, bucket_start_ms, bms)
         self.last_window_end_ms = end
+        return self.judge_window(end)
+
+    def judge_window(self, end: int) -> list[AlertTransition]:
+        """Judge the window ending at `end` and note it for re-judging."""
         self._expire_episodes(end)
-        return self._evaluate(end)
+        out = self._evaluate(end)
+        self.log.note(end, out, self.judging_state, self.history.bucket_ms)
+        self.log.prune(end, self.thresholds.rejudge_ms)
+        return out
+
+    def judging_state(self) -> dict[str, Any]:
+        return judging_state(self)
+
+    def restore_judging(self, state: dict[str, Any]) -> None:
+        restore_judging(self, state)
+
+    def saved(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _REPLACED_BY_JUDGING)
+
+    def put_back(self, saved: tuple[Any, ...]) -> None:
+        for name, value in zip(_REPLACED_BY_JUDGING, saved, strict=True):
+            setattr(self, name, value)
 
     def baseline_at(self, end: int) -> Baseline | None:
         """The baseline of the window ending at `end` as the detector would compute it now
@@ -134,7 +171,7 @@ class SubjectDetector:
         if base is None or not present:
             # No baseline: nothing to compare with, so an open episode is held as it is.
             state = State.LEARNING if lc.state is not State.FIRING else lc.state
-            self._view = (state, start, end, observed, None, None, None, None, 0)
+            self.view = (state, start, end, observed, None, None, None, None, 0)
             return []
         cover = present / n_total
         expected = base.travellers * cover
@@ -168,7 +205,7 @@ class SubjectDetector:
         if base.spread_cv2 is not None:
             self.dispersion.update(base.spread_cv2, base.events, base.spread_weeks)
         out = [self._record(tr, start, end, observed, expected, ratio) for tr in steps]
-        self._view = (
+        self.view = (
             lc.state,
             start,
             end,
@@ -247,52 +284,15 @@ class SubjectDetector:
         self.episodes = [(s, e) for s, e in self.episodes if e is None or e > horizon]
 
     def to_dict(self, *, include_history: bool = True) -> dict[str, Any]:
-        """JSON-able state. Without the history it is under 1 KB; the history is ~10-30 KB
-        and can instead be rebuilt by `history.set` from the stored bucket counts."""
-        data: dict[str, Any] = {
-            "version": _FORMAT_VERSION,
-            "subject": self.subject,
-            "first_bucket_ms": self.first_bucket_ms,
-            "last_window_end_ms": self.last_window_end_ms,
-            "lifecycle": self.lifecycle.to_dict(),
-            "dispersion": self.dispersion.to_dict(),
-            "episodes": [list(ep) for ep in self.episodes],
-            "last": self.snapshot().to_dict(),
-        }
-        if self.thresholds.detector == "sequential":  # not written (per commit) when unused
-            data["sequential"] = self.sequential.to_dict()
-        if include_history:
-            data["history"] = self.history.to_dict()
-        return data
+        """JSON-able state (streams/detect/detector_state.py). Without the history it is a few
+        KB; the history is ~10-30 KB and can instead be rebuilt by `history.set` from the
+        stored bucket counts."""
+        return state_dict(self, include_history=include_history)
 
     @classmethod
     def from_dict(
         cls, data: dict[str, Any], thresholds: Thresholds, history: BucketHistory | None = None
     ) -> SubjectDetector:
-        if data.get("version") not in (1, _FORMAT_VERSION):
-            raise ValueError(f"unsupported detector state version {data.get('version')!r}")
-        if history is None and "history" in data:
-            history = BucketHistory.from_dict(data["history"])
-        det = cls(data["subject"], thresholds, history)
-        det.first_bucket_ms = data["first_bucket_ms"]
-        det.last_window_end_ms = data["last_window_end_ms"]
-        det.lifecycle = Lifecycle.from_dict(data["lifecycle"])
-        det.dispersion = DispersionEstimate.from_dict(data["dispersion"])
-        det.episodes = [(int(s), None if e is None else int(e)) for s, e in data["episodes"]]
-        if "sequential" in data:
-            det.sequential = Sequential.from_dict(
-                data["sequential"], len(thresholds.sequential_ratios)
-            )
-        last = data["last"]
-        det._view = (
-            State(last["state"]),
-            last["window_start_ms"],
-            last["window_end_ms"],
-            last["observed"],
-            last["expected"],
-            last["ratio"],
-            last["p_value"],
-            last["baseline_source"],
-            last["baseline_weeks"],
-        )
+        det = cls(data["subject"], thresholds, history_of(data, history))
+        load_state(det, data)
         return det

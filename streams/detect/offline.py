@@ -58,7 +58,7 @@ def run_scenario(
 
     `partitions` and `batch_size` are the service's settings of the same names: they decide
     which events share a watermark and whether a late event reaches its bucket before it
-    closes (counted) or after (a correction, stored but not re-evaluated).
+    closes (counted) or after (a correction, which re-judges the windows that hold it).
     """
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)

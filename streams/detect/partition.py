@@ -137,14 +137,17 @@ class DetectPartition:
             state.first_bucket[d] = r.start_ms
         next_start = bdet.last_window_end_ms
         if next_start is not None and r.start_ms < next_start:
-            # The border already evaluated this bucket: correct its sum, no re-evaluation.
+            # The border already judged this bucket: correct its sum, which re-judges the
+            # border's windows that hold it (streams/detect/rejudge.py).
             old_t, old_e = previous or (0, 0)
             total = bdet.history.get(r.start_ms) or (0, 0)
-            bdet.on_bucket_closed(
+            for t in bdet.on_bucket_closed(
                 r.start_ms,
                 max(0, total[0] + r.travellers - old_t),
                 max(0, total[1] + r.events - old_e),
-            )
+            ):
+                result.alerts.append(Alerting(t, "border", None, d[1], d[2]))
+            result.dirty_subjects.add(border)
             result.dirty_days.add((border, r.start_ms - r.start_ms % DAY_MS))
             return
         state.report(r.start_ms, d, r.travellers, r.events)

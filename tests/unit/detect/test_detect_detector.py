@@ -283,18 +283,19 @@ def test_small_post_at_night_with_noise_does_not_alert() -> None:
     assert feed(det, tiny, rng, START_MS, 5 * 2016, night) == []
 
 
-def test_late_correction_updates_history_but_is_not_re_evaluated(
+def test_a_late_spike_in_one_bucket_is_re_judged_and_still_does_not_fire(
     warm_mid: dict[str, Any],
 ) -> None:
     det = SubjectDetector.from_dict(warm_mid, DEFAULTS)
     feed(det, MID, random.Random(19), S, _hours(14))
     before = det.snapshot()
     late = S + _hours(14) * BUCKET_MS - 2 * BUCKET_MS
-    assert det.on_bucket_closed(late, 5_000, 100) == []  # far above anything: still silent
-    assert det.snapshot() == before
+    assert det.on_bucket_closed(late, 5_000, 100) == []  # one bucket: a burst, capped
     assert det.history.get(late) == (5_000, 100)
-    det.on_bucket_closed(S + _hours(14) * BUCKET_MS, 50, 20)
-    assert det.snapshot().observed >= 5_000  # the corrected value is in the next window
+    after = det.snapshot()
+    assert after.window_end_ms == before.window_end_ms  # the same window, judged again
+    assert after.observed >= 5_000  # the corrected bucket is in it
+    assert after.state is State.OK
 
 
 def test_disabled_subject_never_alerts(warm_mid: dict[str, Any]) -> None:

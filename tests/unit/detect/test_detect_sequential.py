@@ -163,12 +163,12 @@ def test_state_round_trips_mid_episode_and_a_version_1_state_still_loads(
     det = SubjectDetector.from_dict(warm, DEFAULTS)
     feed(det, Post(600.0), random.Random(7), S, 40 * 12, lambda t: 2.5 if t >= STEP else 1)
     saved = det.to_dict()
-    assert saved["version"] == 2 and "sequential" in saved
+    assert saved["version"] == 3 and "sequential" in saved
     again = SubjectDetector.from_dict(saved, DEFAULTS)
     assert again.sequential.to_dict() == det.sequential.to_dict()
     rng_a, rng_b = random.Random(9), random.Random(9)
     t0 = S + 40 * HOUR_MS
     assert feed(det, Post(600.0), rng_a, t0, 24) == feed(again, Post(600.0), rng_b, t0, 24)
-    old = {k: v for k, v in warm.items() if k != "sequential"} | {"version": 1}
+    old = {k: v for k, v in warm.items() if k not in ("sequential", "judged")} | {"version": 1}
     restored = SubjectDetector.from_dict(old, DEFAULTS)
     assert restored.sequential.s == [0.0] * len(DEFAULTS.sequential_ratios)
