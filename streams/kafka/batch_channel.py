@@ -40,19 +40,17 @@ from streams.kafka.unreadable import SkippedBatch, is_skipped
 
 logger = logging.getLogger(__name__)
 
-# Bytes of record values a channel buffers before it stops the fetcher, so that a stream of
-# huge (dead-lettered) values cannot pile up in memory: a batch is cut at this size too.
+# Bytes of values a channel buffers before it stops the fetcher (and cuts a batch there).
 MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 
-# The handler returns the records it left unprocessed (not acknowledged), or None for none.
+# The handler returns the records it left unprocessed (not acknowledged), or None.
 Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
 
 # How often a revocation or shutdown that waits for the batch in hand says so in the log.
 IDLE_WAIT_SECONDS = 10.0
 
 SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
-# Called with the revoked partitions of the channel's topic before the batch in hand is
-# awaited: the handler fences them, so nothing it runs on its own (a timer) writes for them.
+# Given the revoked partitions before the batch in hand is awaited: the handler fences them.
 RevokeHandler = Callable[[set[Any]], Awaitable[None]]
 
 
@@ -150,9 +148,11 @@ class BatchChannel(Service):
         """Commit the offsets that moved, for the partitions this worker still holds."""
         self._committed_at = time.monotonic()
         self._done_since_commit = 0
+        if not (moved := self.progress.take()):
+            return  # nothing moved (before the consumer thread has started, nothing can)
         consumer = self.app.consumer
         assigned = consumer.assignment()
-        offsets = {tp: o for tp, o in self.progress.take().items() if tp in assigned}
+        offsets = {tp: o for tp, o in moved.items() if tp in assigned}
         if offsets and await consumer._commit(offsets):  # Faust's driver: its thread, errors
             self.committed.update(offsets)
 

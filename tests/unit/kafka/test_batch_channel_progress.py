@@ -129,3 +129,20 @@ async def test_commits_only_partitions_still_held() -> None:
     ch.progress.done(msgs("a", 0) + msgs("b", 5))
     await ch.commit()
     assert consumer.commits == [{"a": 1}]
+
+
+class _NotStarted:
+    """Faust's consumer before its thread has started: asking it anything raises."""
+
+    def assignment(self) -> set[str]:
+        from faust.exceptions import ConsumerNotStarted
+
+        raise ConsumerNotStarted("Consumer thread not yet started")
+
+
+async def test_the_first_idle_commit_before_the_consumer_started_is_harmless() -> None:
+    # A channel's loop starts before Faust's consumer thread; its first idle timeout commits
+    # (the first commit is due at once). It crashed the worker in a soak run under load.
+    ch = channel(_NotStarted())  # type: ignore[arg-type]
+    await ch._maybe_commit()
+    assert ch.committed == {}
