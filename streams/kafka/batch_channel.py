@@ -31,8 +31,7 @@ from typing import Any
 from mode import Service
 
 from streams import failpoints
-from streams.kafka import unreadable
-from streams.kafka.faust_hooks import route_to, seek_uncommitted_to_beginning
+from streams.kafka import faust_hooks, unreadable
 from streams.kafka.hole_probe import HoleProbe
 from streams.kafka.offset_guard import OffsetGuard
 from streams.kafka.offsets import Progress
@@ -102,7 +101,8 @@ class BatchChannel(Service):
         self._loss_point = loss_point if loss_point and failpoints.armed(loss_point) else None
 
     async def on_start(self) -> None:
-        seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
+        faust_hooks.seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
+        faust_hooks.deliver_everything_fetched(self.app.consumer, set(self.topic.topics))
 
     def install(self) -> None:
         """Subscribe the topic and route its partitions' records to this channel."""
@@ -114,7 +114,7 @@ class BatchChannel(Service):
         unreadable.claim(set(self.topic.topics))
         app.on_partitions_revoked.connect(self._on_revoked, weak=False)
         app.on_before_shutdown.connect(self._on_shutdown, weak=False)
-        route_to(app, set(self.topic.topics), self._deliver)
+        faust_hooks.route_to(app, set(self.topic.topics), self._deliver)
 
     async def _deliver(self, message: Any) -> None:
         await self.app.flow_control.acquire()

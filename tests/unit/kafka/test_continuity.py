@@ -134,3 +134,22 @@ def test_a_record_fetched_past_but_never_delivered_is_fetched_again() -> None:
     assert consumer.seeks == []
     assert not asyncio.run(guard.nothing_left(A, 50, 60))
     assert consumer.seeks == [(A, 50)]
+
+
+def test_faust_reads_no_offset_for_the_channels_partitions() -> None:
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from streams.kafka.faust_hooks import deliver_everything_fetched
+
+    other = TP("changelog", 0)
+    consumer = SimpleNamespace(_read_offset=defaultdict(lambda: None, {A: 300, other: 7}))
+    deliver_everything_fetched(consumer, {"events"})
+    offsets = consumer._read_offset
+    offsets[A] = 862  # Faust sets it after each delivery, and at a seek
+    # Faust's fetch loop reads None (deliver everything); other topics keep theirs.
+    assert offsets[A] is None and offsets[other] == 7 and offsets[TP("changelog", 1)] is None
+    # A channel's own check (a committed offset known) still sees the value.
+    assert offsets.get(A) == 862
+    deliver_everything_fetched(consumer, {"events.by-crossing"})
+    assert consumer._read_offset is offsets and offsets[TP("events.by-crossing", 0)] is None
