@@ -51,6 +51,9 @@ class PartitionCounter:
         self.dedupe: dict[int, dict[str, dict[str, int]]] = {}
         # "crossing_id|event_id" -> that offset, over every bucket in the dedupe horizon
         self.seen_ids: dict[str, int] = {}
+        # bucket start -> the state keys its ids are saved under (kept by streams/count/state.py,
+        # which deletes them when the bucket is forgotten)
+        self.dedupe_keys: dict[int, set[str]] = {}
         # Input partition -> how far ingest has forwarded it; source_count is how many there
         # are (None: no reports, the clock is max_event_ms).
         self.sources: dict[int, SourceClock] = {}
@@ -143,7 +146,7 @@ class PartitionCounter:
             if first_offset is None:
                 self.seen_ids[seen_key] = ev.offset
                 self.dedupe.setdefault(start, {}).setdefault(crossing, {})[ev.event_id] = ev.offset
-                result.dirty_dedupe.add((crossing, start))
+                result.remembered.setdefault(start, []).append((crossing, ev.event_id, ev.offset))
             elif first_offset != ev.offset:
                 result.duplicates += 1
                 continue
@@ -259,8 +262,8 @@ class PartitionCounter:
             for event_id in ids:
                 self.seen_ids.pop(f"{crossing}|{event_id}", None)
             forgotten += len(ids)
-            result.dropped_dedupe.add((crossing, start))
-            result.dirty_dedupe.discard((crossing, start))
+        result.dropped_dedupe.add(start)
+        result.remembered.pop(start, None)
         return forgotten
 
     def _expire(self, result: BatchResult) -> None:

@@ -1,4 +1,22 @@
-"""How a partition's counter is saved as table entries and rebuilt from them (pure codec)."""
+"""How a partition's counter is saved as table entries and rebuilt from them (pure codec).
+
+Keys, all prefixed with the partition (`P|`):
+
+* `P|m`: the meta (watermark, close point, source clocks, last source offset), written last;
+* `P|c|CROSSING|FROM|TO|DAY`: one direction's day chunk, written whole when it changes;
+* `P|e|START|FIRST`: the event ids one batch newly remembered in the dedupe bucket START,
+  `{crossing_id: {event_id: offset - FIRST}}`, FIRST being the least of their offsets. A batch
+  writes only what it added; a bucket's ids are the union of its records, and when the bucket
+  leaves the dedupe memory every one of its records is deleted (a tombstone), so the compacted
+  changelog holds the ids of the dedupe horizon and no more. FIRST makes the key unique: an
+  offset is counted, and its id remembered, once; after a restart the ids already saved are
+  known, so a replayed batch's records start at an offset no saved record starts at.
+* `P|d|START|CROSSING`: the layout before, each crossing's whole id list of one bucket
+  (`{event_id: offset}`). Still read, never written: such a record stays until its bucket
+  leaves the dedupe memory and is then deleted like the new ones, so an upgraded worker
+  remembers the ids saved before the upgrade and the old records drain away within
+  `DEDUPE_HOURS`.
+"""
 
 from __future__ import annotations
 
@@ -28,12 +46,41 @@ def chunk_key(partition: int, direction: Direction, day: int) -> str:
     return f"{partition}|c|{crossing}|{src}|{dst}|{day}"
 
 
-def dedupe_key(partition: int, crossing: str, start: int) -> str:
+def dedupe_key(partition: int, start: int, first_offset: int) -> str:
+    return f"{partition}|e|{start}|{first_offset}"
+
+
+def legacy_dedupe_key(partition: int, crossing: str, start: int) -> str:
+    """The key of a crossing's whole id list in the layout before (read, never written)."""
     return f"{partition}|d|{start}|{crossing}"
 
 
+def encode_remembered(ids: list[tuple[str, str, int]]) -> tuple[int, bytes]:
+    """(first offset, value) of one batch's newly remembered ids of one dedupe bucket."""
+    first = min(offset for _, _, offset in ids)
+    by_crossing: dict[str, dict[str, int]] = {}
+    for crossing, event_id, offset in ids:
+        by_crossing.setdefault(crossing, {})[event_id] = offset - first
+    return first, json.dumps(by_crossing, separators=(",", ":")).encode()
+
+
+def _dedupe_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> list[Entry]:
+    entries: list[Entry] = []
+    for start in sorted(result.dropped_dedupe):
+        entries.extend((key, None) for key in sorted(counter.dedupe_keys.pop(start, ())))
+    for start, ids in sorted(result.remembered.items()):
+        first, value = encode_remembered(ids)
+        key = dedupe_key(partition, start, first)
+        counter.dedupe_keys.setdefault(start, set()).add(key)
+        entries.append((key, value))
+    return entries
+
+
 def changed_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> list[Entry]:
-    """The table entries a batch changed: chunks and dedupe first, the partition meta last."""
+    """The table entries a batch changed (chunks, dedupe); the meta goes after them.
+
+    Call it once per batch result: it records the dedupe keys it writes in the counter.
+    """
     entries: list[Entry] = []
     for direction, day in sorted(result.dirty_chunks):
         chunk = counter.days[day][direction]
@@ -43,11 +90,7 @@ def changed_entries(partition: int, counter: PartitionCounter, result: BatchResu
         )
     for direction, day in sorted(result.dropped_chunks):
         entries.append((chunk_key(partition, direction, day), None))
-    for crossing, start in sorted(result.dirty_dedupe):
-        ids = counter.dedupe[start][crossing]
-        entries.append((dedupe_key(partition, crossing, start), json.dumps(ids).encode()))
-    for crossing, start in sorted(result.dropped_dedupe):
-        entries.append((dedupe_key(partition, crossing, start), None))
+    entries.extend(_dedupe_entries(partition, counter, result))
     return entries
 
 
@@ -90,12 +133,24 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
             direction = (crossing, src, dst)
             counter.days.setdefault(day, {})[direction] = chunk
             counter.chunk_offsets[(direction, day)] = _OFFSET.unpack_from(value)[0]
+        elif kind == "e":
+            _, _, start_text, first_text = key.split("|")
+            start, first = int(start_text), int(first_text)
+            counter.dedupe.setdefault(start, {})  # so that forgetting the bucket deletes the key
+            for crossing, ids in json.loads(value).items():
+                _remember(counter, start, crossing, {i: first + rel for i, rel in ids.items()})
+            counter.dedupe_keys.setdefault(start, set()).add(key)
         elif kind == "d":
             _, _, start_text, crossing = key.split("|")
-            ids = json.loads(value)
-            counter.dedupe.setdefault(int(start_text), {})[crossing] = ids
-            counter.seen_ids.update((f"{crossing}|{i}", off) for i, off in ids.items())
+            start = int(start_text)
+            _remember(counter, start, crossing, json.loads(value))
+            counter.dedupe_keys.setdefault(start, set()).add(key)
     return offset
+
+
+def _remember(counter: PartitionCounter, start: int, crossing: str, ids: dict[str, int]) -> None:
+    counter.dedupe.setdefault(start, {}).setdefault(crossing, {}).update(ids)
+    counter.seen_ids.update((f"{crossing}|{i}", off) for i, off in ids.items())
 
 
 def keys_of(partition: int, keys: Iterable[str]) -> Iterator[str]:

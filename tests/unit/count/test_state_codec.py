@@ -1,0 +1,178 @@
+"""The saved form of a counter: dedupe memory as per-batch deltas, and the layout before."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from streams.count import state
+from streams.count.counter import PartitionCounter
+from streams.count.model import BatchResult, CountedEvent, CounterConfig
+from streams.count.windows import HOUR_MS, MINUTE_MS
+
+T0 = 1_663_718_400_000  # 2022-09-21T00:00:00Z
+D1 = ("vaalimaa", "RU", "FI")
+D2 = ("nuijamaa", "RU", "FI")
+CFG = CounterConfig(bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, dedupe_ms=HOUR_MS)
+
+
+def ev(t_ms: int, offset: int, eid: str | None = None, d: tuple[str, str, str] = D1):
+    return CountedEvent(d, eid or f"id-{offset}", t_ms, 1, offset)
+
+
+class Changelog:
+    """What a compacted changelog keeps: the last value of each key, a tombstone deletes it."""
+
+    def __init__(self) -> None:
+        self.log: dict[str, bytes] = {}
+        self.written: list[state.Entry] = []
+
+    def save(self, counter: PartitionCounter, result: BatchResult, offset: int) -> list:
+        entries = state.changed_entries(0, counter, result)
+        entries.append(state.meta_entry(0, counter, offset))
+        self.written.extend(entries)
+        for key, value in entries:
+            if value is None:
+                self.log.pop(key, None)
+            else:
+                self.log[key] = value
+        return entries
+
+    def restored(self, config: CounterConfig = CFG) -> PartitionCounter:
+        counter = PartitionCounter(config)
+        state.restore(0, counter, self.log.items())
+        return counter
+
+    def dedupe_keys(self) -> set[str]:
+        return {k for k in self.log if k.startswith(("0|e|", "0|d|"))}
+
+
+def run(counter: PartitionCounter, log: Changelog, batch: list[CountedEvent]) -> BatchResult:
+    result = counter.apply_batch(batch)
+    counter.next_offset = batch[-1].offset + 1
+    log.save(counter, result, batch[-1].offset)
+    return result
+
+
+def dedupe_values(entries: list) -> list[dict]:
+    return [json.loads(v) for k, v in entries if k.startswith("0|e|") and v is not None]
+
+
+def test_a_batch_saves_only_the_ids_it_newly_remembered():
+    c, log = PartitionCounter(CFG), Changelog()
+    run(c, log, [ev(T0, 0), ev(T0 + 1, 1, d=D2)])
+    entries = log.save(c, c.apply_batch([ev(T0 + 2, 2), ev(T0 + 3, 1, "id-0")]), 3)
+    # id-0 again (a duplicate) is not written again; only id-2 is, as offset 2 minus FIRST.
+    assert [k for k, _ in entries if "|e|" in k] == [f"0|e|{T0}|2"]
+    assert dedupe_values(entries) == [{"vaalimaa": {"id-2": 0}}]
+
+
+def test_deltas_restore_the_same_dedupe_memory_with_each_ids_offset():
+    c, log = PartitionCounter(CFG), Changelog()
+    run(c, log, [ev(T0, 10), ev(T0 + 6 * MINUTE_MS, 11, d=D2)])
+    run(c, log, [ev(T0 + 1, 12), ev(T0 + 7 * MINUTE_MS, 13)])
+    again = log.restored()
+    assert (
+        again.seen_ids
+        == c.seen_ids
+        == {
+            "vaalimaa|id-10": 10,
+            "nuijamaa|id-11": 11,
+            "vaalimaa|id-12": 12,
+            "vaalimaa|id-13": 13,
+        }
+    )
+    assert again.dedupe == c.dedupe
+    assert again.dedupe_keys == c.dedupe_keys
+    # The same record replayed is not a duplicate (its chunk decides); another delivery is.
+    r = again.apply_batch([ev(T0 + 1, 12), ev(T0 + 1, 14, "id-10")])
+    assert (r.duplicates, r.replayed, r.counted) == (1, 1, 0)
+
+
+def test_a_forgotten_bucket_deletes_every_record_of_it():
+    c, log = PartitionCounter(CFG), Changelog()
+    for i in range(3):  # three batches: three records for the first bucket
+        run(c, log, [ev(T0 + i, i)])
+    first_bucket = {k for k in log.dedupe_keys() if k.startswith(f"0|e|{T0}|")}
+    assert len(first_bucket) == 3
+    # Event time moves past the dedupe horizon (1 h + lateness): the first bucket is forgotten.
+    r = run(c, log, [ev(T0 + 2 * HOUR_MS, 3)])
+    assert T0 in r.dropped_dedupe
+    tombstones = {k for k, v in log.written if v is None}
+    assert first_bucket <= tombstones
+    assert log.dedupe_keys() == {f"0|e|{T0 + 2 * HOUR_MS}|3"}
+    again = log.restored()
+    assert again.seen_ids == c.seen_ids == {"vaalimaa|id-3": 3}
+
+
+def test_compacted_changelog_stays_bounded_and_restores_exactly_under_random_traffic():
+    rng = random.Random(7)
+    cfg = CounterConfig(
+        bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, dedupe_ms=HOUR_MS, dedupe_max_ids=150
+    )
+    c, log = PartitionCounter(cfg), Changelog()
+    offset, t = 0, T0
+    for _ in range(120):
+        batch = []
+        for _ in range(rng.randint(1, 12)):
+            t += rng.randint(0, 90_000)
+            when = t - rng.choice([0, 0, 0, 4 * MINUTE_MS, 25 * MINUTE_MS])  # some late
+            eid = f"id-{rng.randint(0, offset)}" if rng.random() < 0.1 else None  # duplicates
+            batch.append(ev(when, offset, eid, d=rng.choice([D1, D2])))
+            offset += 1
+        run(c, log, batch)
+        again = log.restored(cfg)
+        assert again.seen_ids == c.seen_ids
+        assert again.dedupe == c.dedupe
+        # Every saved dedupe record belongs to a bucket still remembered: nothing leaks.
+        assert {int(k.split("|")[2]) for k in log.dedupe_keys()} == set(c.dedupe)
+        assert len(log.dedupe_keys()) <= sum(1 for k, _ in log.written if "|e|" in k)
+    assert any(v is None and "|e|" in k for k, v in log.written)
+
+
+def test_the_cap_on_remembered_ids_deletes_the_evicted_buckets_records():
+    cfg = CounterConfig(bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, dedupe_max_ids=3)
+    c, log = PartitionCounter(cfg), Changelog()
+    run(c, log, [ev(T0, 0), ev(T0 + 1, 1)])
+    r = run(c, log, [ev(T0 + 5 * MINUTE_MS, 2), ev(T0 + 5 * MINUTE_MS + 1, 3)])
+    assert r.evicted_ids == 2
+    assert log.dedupe_keys() == {f"0|e|{T0 + 5 * MINUTE_MS}|2"}
+    assert log.restored(cfg).seen_ids == c.seen_ids == {"vaalimaa|id-2": 2, "vaalimaa|id-3": 3}
+
+
+def legacy_entries(counter: PartitionCounter) -> list[state.Entry]:
+    """The dedupe records as the layout before wrote them: each crossing's whole id list."""
+    return [
+        (state.legacy_dedupe_key(0, crossing, start), json.dumps(ids).encode())
+        for start, crossings in counter.dedupe.items()
+        for crossing, ids in crossings.items()
+    ]
+
+
+def test_state_saved_by_the_layout_before_restores_and_drains_away():
+    c = PartitionCounter(CFG)
+    result = c.apply_batch([ev(T0, 0), ev(T0 + 1, 1, d=D2), ev(T0 + 6 * MINUTE_MS, 2)])
+    c.next_offset = 3
+    log = Changelog()
+    old = [e for e in state.changed_entries(0, c, result) if "|c|" in e[0]]  # chunks as before
+    for key, value in [*old, *legacy_entries(c), state.meta_entry(0, c, 2)]:
+        assert value is not None
+        log.log[key] = value
+    assert not [k for k in log.log if "|e|" in k]
+
+    upgraded = log.restored()
+    assert upgraded.seen_ids == c.seen_ids
+    assert upgraded.dedupe == c.dedupe
+    # A retry of an id saved in the old layout, after the upgrade: a duplicate, not counted.
+    r = run(upgraded, log, [ev(T0 + 7 * MINUTE_MS, 3, "id-1", d=D2), ev(T0 + 8 * MINUTE_MS, 4)])
+    assert (r.duplicates, r.counted) == (1, 1)
+    assert upgraded.bucket(D2, T0) == (1, 1, 0)
+    # The old records are not rewritten; new ids go to new records next to them.
+    assert f"0|e|{T0 + 5 * MINUTE_MS}|4" in log.log
+    assert sorted(k for k in log.dedupe_keys() if "|d|" in k) == sorted(
+        k for k, _ in legacy_entries(c)
+    )
+    # Once their buckets leave the dedupe memory, the old records are deleted too.
+    run(upgraded, log, [ev(T0 + 3 * HOUR_MS, 5)])
+    assert log.dedupe_keys() == {f"0|e|{T0 + 3 * HOUR_MS}|5"}
+    assert log.restored().seen_ids == upgraded.seen_ids == {"vaalimaa|id-5": 5}
