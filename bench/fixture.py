@@ -84,6 +84,6 @@ def changelog_entries(
 ) -> dict[int, list[tuple[str, bytes | None]]]:
     """The table entries (per partition) a worker saves for this state."""
     return {
-        p: [*changed_entries(p, counter, result), meta_entry(p, counter, -1)]
+        p: [*changed_entries(p, counter, result).all, meta_entry(p, counter, -1)]
         for p, (counter, result) in built.items()
     }

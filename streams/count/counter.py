@@ -51,9 +51,10 @@ class PartitionCounter:
         self.dedupe: dict[int, dict[str, dict[str, int]]] = {}
         # "crossing_id|event_id" -> that offset, over every bucket in the dedupe horizon
         self.seen_ids: dict[str, int] = {}
-        # bucket start -> the state keys its ids are saved under (kept by streams/count/state.py,
-        # which deletes them when the bucket is forgotten)
+        # Where the state is saved, kept by the codec (dedupe_records.py, chunk_records.py) to
+        # delete what is replaced: bucket start -> the keys of its ids; chunk -> its updates.
         self.dedupe_keys: dict[int, set[str]] = {}
+        self.chunk_updates: dict[tuple[Direction, int], list[str]] = {}
         # Input partition -> how far ingest has forwarded it; source_count is how many there
         # are (None: no reports, the clock is max_event_ms).
         self.sources: dict[int, SourceClock] = {}
@@ -171,6 +172,7 @@ class PartitionCounter:
             chunk[i + _T] += ev.travellers
             chunk[i + _E] += 1
             result.dirty_chunks.add(key)
+            result.changed_buckets.setdefault(key, set()).add(i // 3)
             result.counted += 1
             if self.closed_until is not None and start < self.closed_until:
                 if first is None:

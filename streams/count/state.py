@@ -3,34 +3,40 @@
 Keys, all prefixed with the partition (`P|`):
 
 * `P|m`: the meta (watermark, close point, source clocks, last source offset), written last;
-* `P|c|CROSSING|FROM|TO|DAY`: one direction's day chunk, written whole when it changes;
-* `P|e|START|FIRST`: the event ids one batch newly remembered in the dedupe bucket START,
-  `{crossing_id: {event_id: offset - FIRST}}`, FIRST being the least of their offsets. A batch
-  writes only what it added; a bucket's ids are the union of its records, and when the bucket
-  leaves the dedupe memory every one of its records is deleted (a tombstone), so the compacted
-  changelog holds the ids of the dedupe horizon and no more. FIRST makes the key unique: an
-  offset is counted, and its id remembered, once; after a restart the ids already saved are
-  known, so a replayed batch's records start at an offset no saved record starts at.
-* `P|d|START|CROSSING`: the layout before, each crossing's whole id list of one bucket
-  (`{event_id: offset}`). Still read, never written: such a record stays until its bucket
-  leaves the dedupe memory and is then deleted like the new ones, so an upgraded worker
-  remembers the ids saved before the upgrade and the old records drain away within
-  `DEDUPE_HOURS`.
+* `P|c|...` and `P|u|...`: day chunks, whole or the buckets a batch changed
+  (`chunk_records.py`);
+* `P|e|...` (and `P|d|...` from the layout before): the dedupe memory, as the ids each batch
+  newly remembered (`dedupe_records.py`).
+
+A batch's writes (`BatchWrites`) come in two steps: `state` (chunks, dedupe), and `replaced`,
+the deletions of chunk updates a whole chunk in `state` now holds, sent only once `state` is
+acknowledged; the meta goes with or after them.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from array import array
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
+from streams.count import chunk_records, dedupe_records
+from streams.count.chunk_records import OFFSET, Entry, chunk_key, chunk_update_key
 from streams.count.counter import PartitionCounter
+from streams.count.dedupe_records import dedupe_key, legacy_dedupe_key
 from streams.count.model import BatchResult, Direction, SourceClock
 
-_OFFSET = struct.Struct(">q")
+__all__ = ["Entry", "chunk_key", "chunk_update_key", "dedupe_key", "legacy_dedupe_key"]
 
-Entry = tuple[str, bytes | None]  # key, value (None deletes the key)
+
+@dataclass(frozen=True, slots=True)
+class BatchWrites:
+    state: list[Entry]  # written and acknowledged first
+    replaced: list[Entry]  # deletions of what `state` replaces: only after it
+
+    @property
+    def all(self) -> list[Entry]:
+        return [*self.state, *self.replaced]
 
 
 def partition_prefix(partition: int) -> str:
@@ -41,57 +47,13 @@ def meta_key(partition: int) -> str:
     return f"{partition}|m"
 
 
-def chunk_key(partition: int, direction: Direction, day: int) -> str:
-    crossing, src, dst = direction
-    return f"{partition}|c|{crossing}|{src}|{dst}|{day}"
-
-
-def dedupe_key(partition: int, start: int, first_offset: int) -> str:
-    return f"{partition}|e|{start}|{first_offset}"
-
-
-def legacy_dedupe_key(partition: int, crossing: str, start: int) -> str:
-    """The key of a crossing's whole id list in the layout before (read, never written)."""
-    return f"{partition}|d|{start}|{crossing}"
-
-
-def encode_remembered(ids: list[tuple[str, str, int]]) -> tuple[int, bytes]:
-    """(first offset, value) of one batch's newly remembered ids of one dedupe bucket."""
-    first = min(offset for _, _, offset in ids)
-    by_crossing: dict[str, dict[str, int]] = {}
-    for crossing, event_id, offset in ids:
-        by_crossing.setdefault(crossing, {})[event_id] = offset - first
-    return first, json.dumps(by_crossing, separators=(",", ":")).encode()
-
-
-def _dedupe_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> list[Entry]:
-    entries: list[Entry] = []
-    for start in sorted(result.dropped_dedupe):
-        entries.extend((key, None) for key in sorted(counter.dedupe_keys.pop(start, ())))
-    for start, ids in sorted(result.remembered.items()):
-        first, value = encode_remembered(ids)
-        key = dedupe_key(partition, start, first)
-        counter.dedupe_keys.setdefault(start, set()).add(key)
-        entries.append((key, value))
-    return entries
-
-
-def changed_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> list[Entry]:
-    """The table entries a batch changed (chunks, dedupe); the meta goes after them.
-
-    Call it once per batch result: it records the dedupe keys it writes in the counter.
-    """
-    entries: list[Entry] = []
-    for direction, day in sorted(result.dirty_chunks):
-        chunk = counter.days[day][direction]
-        offset = counter.chunk_offsets.get((direction, day), -1)
-        entries.append(
-            (chunk_key(partition, direction, day), _OFFSET.pack(offset) + chunk.tobytes())
-        )
-    for direction, day in sorted(result.dropped_chunks):
-        entries.append((chunk_key(partition, direction, day), None))
-    entries.extend(_dedupe_entries(partition, counter, result))
-    return entries
+def changed_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> BatchWrites:
+    """What a batch writes (the meta goes after it). Call it once per batch result: it records
+    in the counter which update and dedupe records are saved, to delete them when replaced."""
+    chunks, replaced = chunk_records.chunk_entries(partition, counter, result)
+    return BatchWrites(
+        [*chunks, *dedupe_records.dedupe_entries(partition, counter, result)], replaced
+    )
 
 
 def meta_entry(partition: int, counter: PartitionCounter, offset: int) -> Entry:
@@ -112,6 +74,7 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
     """Fill an empty counter from saved entries; returns the last source offset saved (-1)."""
     prefix = partition_prefix(partition)
     offset = -1
+    updates: dict[tuple[Direction, int], list[tuple[int, str, bytes]]] = {}
     for key, value in entries:
         if not key.startswith(prefix) or value is None:
             continue
@@ -129,28 +92,18 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
             _, _, crossing, src, dst, day_text = key.split("|")
             day = int(day_text)
             chunk = array("I")
-            chunk.frombytes(value[_OFFSET.size :])
+            chunk.frombytes(value[OFFSET.size :])
             direction = (crossing, src, dst)
             counter.days.setdefault(day, {})[direction] = chunk
-            counter.chunk_offsets[(direction, day)] = _OFFSET.unpack_from(value)[0]
-        elif kind == "e":
-            _, _, start_text, first_text = key.split("|")
-            start, first = int(start_text), int(first_text)
-            counter.dedupe.setdefault(start, {})  # so that forgetting the bucket deletes the key
-            for crossing, ids in json.loads(value).items():
-                _remember(counter, start, crossing, {i: first + rel for i, rel in ids.items()})
-            counter.dedupe_keys.setdefault(start, set()).add(key)
-        elif kind == "d":
-            _, _, start_text, crossing = key.split("|")
-            start = int(start_text)
-            _remember(counter, start, crossing, json.loads(value))
-            counter.dedupe_keys.setdefault(start, set()).add(key)
+            counter.chunk_offsets[(direction, day)] = OFFSET.unpack_from(value)[0]
+        elif kind == "u":  # applied once every whole chunk is in
+            _, _, crossing, src, dst, day_text, offset_text = key.split("|")
+            chunk_id = ((crossing, src, dst), int(day_text))
+            updates.setdefault(chunk_id, []).append((int(offset_text), key, value))
+        elif kind in ("e", "d"):
+            dedupe_records.restore_record(counter, key, value)
+    chunk_records.restore_updates(counter, updates)
     return offset
-
-
-def _remember(counter: PartitionCounter, start: int, crossing: str, ids: dict[str, int]) -> None:
-    counter.dedupe.setdefault(start, {}).setdefault(crossing, {}).update(ids)
-    counter.seen_ids.update((f"{crossing}|{i}", off) for i, off in ids.items())
 
 
 def keys_of(partition: int, keys: Iterable[str]) -> Iterator[str]:

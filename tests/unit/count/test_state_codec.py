@@ -1,4 +1,4 @@
-"""The saved form of a counter: dedupe memory as per-batch deltas, and the layout before."""
+"""The saved form of a counter: chunk updates, dedupe deltas, and state of the layout before."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 import random
 
 from streams.count import state
+from streams.count.chunk_records import MAX_UPDATES, encode_whole
 from streams.count.counter import PartitionCounter
 from streams.count.model import BatchResult, CountedEvent, CounterConfig
-from streams.count.windows import HOUR_MS, MINUTE_MS
+from streams.count.windows import DAY_MS, HOUR_MS, MINUTE_MS
 
 T0 = 1_663_718_400_000  # 2022-09-21T00:00:00Z
 D1 = ("vaalimaa", "RU", "FI")
@@ -28,7 +29,7 @@ class Changelog:
         self.written: list[state.Entry] = []
 
     def save(self, counter: PartitionCounter, result: BatchResult, offset: int) -> list:
-        entries = state.changed_entries(0, counter, result)
+        entries = state.changed_entries(0, counter, result).all
         entries.append(state.meta_entry(0, counter, offset))
         self.written.extend(entries)
         for key, value in entries:
@@ -45,6 +46,9 @@ class Changelog:
 
     def dedupe_keys(self) -> set[str]:
         return {k for k in self.log if k.startswith(("0|e|", "0|d|"))}
+
+    def chunk_keys(self) -> set[str]:
+        return {k for k in self.log if k.startswith(("0|c|", "0|u|"))}
 
 
 def run(counter: PartitionCounter, log: Changelog, batch: list[CountedEvent]) -> BatchResult:
@@ -105,29 +109,109 @@ def test_a_forgotten_bucket_deletes_every_record_of_it():
     assert again.seen_ids == c.seen_ids == {"vaalimaa|id-3": 3}
 
 
+def assert_same_state(again: PartitionCounter, c: PartitionCounter) -> None:
+    assert again.seen_ids == c.seen_ids
+    assert again.dedupe == c.dedupe
+    assert again.days == c.days
+    assert again.chunk_offsets == c.chunk_offsets
+
+
 def test_compacted_changelog_stays_bounded_and_restores_exactly_under_random_traffic():
     rng = random.Random(7)
     cfg = CounterConfig(
-        bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, dedupe_ms=HOUR_MS, dedupe_max_ids=150
+        bucket_ms=5 * MINUTE_MS,
+        lateness_ms=10 * MINUTE_MS,
+        history_ms=DAY_MS,
+        dedupe_ms=HOUR_MS,
+        dedupe_max_ids=150,
     )
     c, log = PartitionCounter(cfg), Changelog()
     offset, t = 0, T0
-    for _ in range(120):
+    for _ in range(400):
         batch = []
         for _ in range(rng.randint(1, 12)):
-            t += rng.randint(0, 90_000)
-            when = t - rng.choice([0, 0, 0, 4 * MINUTE_MS, 25 * MINUTE_MS])  # some late
+            t += rng.randint(0, 240_000)
+            when = t - rng.choice([0, 0, 0, 4 * MINUTE_MS, 25 * MINUTE_MS, 5 * HOUR_MS])  # late
             eid = f"id-{rng.randint(0, offset)}" if rng.random() < 0.1 else None  # duplicates
             batch.append(ev(when, offset, eid, d=rng.choice([D1, D2])))
             offset += 1
         run(c, log, batch)
-        again = log.restored(cfg)
-        assert again.seen_ids == c.seen_ids
-        assert again.dedupe == c.dedupe
-        # Every saved dedupe record belongs to a bucket still remembered: nothing leaks.
+        items = list(log.log.items())
+        rng.shuffle(items)  # a restore reads the store in no particular order
+        again = PartitionCounter(cfg)
+        state.restore(0, again, items)
+        assert_same_state(again, c)
+        # Every saved record belongs to a bucket or chunk still kept: nothing leaks.
         assert {int(k.split("|")[2]) for k in log.dedupe_keys()} == set(c.dedupe)
-        assert len(log.dedupe_keys()) <= sum(1 for k, _ in log.written if "|e|" in k)
-    assert any(v is None and "|e|" in k for k, v in log.written)
+        chunks = {(tuple(k.split("|")[2:5]), int(k.split("|")[5])) for k in log.chunk_keys()}
+        assert chunks == {(d, day) for day, kept in c.days.items() for d in kept}
+        for key, updates in c.chunk_updates.items():
+            assert len(updates) <= MAX_UPDATES
+            assert key[1] + DAY_MS > (c.closed_until or 0), "a closed day is saved whole"
+    assert len(c.days) >= 2 and len(log.written) > 3 * len(log.log)
+    for kind in ("|e|", "|c|", "|u|"):  # all of it was exercised, deletions included
+        assert any(v is None and kind in k for k, v in log.written), kind
+
+
+def test_a_batch_saves_only_the_buckets_it_changed_until_the_chunk_is_saved_whole():
+    c, log = PartitionCounter(CFG), Changelog()
+    entries = log.save(c, c.apply_batch([ev(T0, 0), ev(T0 + 6 * MINUTE_MS, 1)]), 1)
+    assert [k for k, _ in entries if "|u|" in k or "|c|" in k] == [
+        state.chunk_update_key(0, D1, T0, 1)
+    ]
+    for i in range(2, MAX_UPDATES + 1):
+        entries = log.save(c, c.apply_batch([ev(T0 + i * MINUTE_MS, i)]), i)
+        (value,) = [v for k, v in entries if "|u|" in k]
+        assert value is not None and len(value) == 16  # one bucket: index, travellers, events, rev
+    assert len(c.chunk_updates[(D1, T0)]) == MAX_UPDATES
+    # One more batch: the chunk is saved whole, and only then are its updates deleted.
+    writes = state.changed_entries(0, c, c.apply_batch([ev(T0 + 20 * MINUTE_MS, 99)]))
+    assert [k for k, _ in writes.state if "|c|" in k or "|u|" in k] == [state.chunk_key(0, D1, T0)]
+    assert sorted(k for k, v in writes.replaced if v is None) == sorted(
+        k for k in log.chunk_keys() if "|u|" in k
+    )
+    assert (D1, T0) not in c.chunk_updates
+
+
+def test_updates_left_behind_by_a_crash_before_their_deletion_change_nothing():
+    c, log = PartitionCounter(CFG), Changelog()
+    for i in range(MAX_UPDATES):
+        run(c, log, [ev(T0 + i, i)])
+    writes = state.changed_entries(0, c, c.apply_batch([ev(T0 + 1000, 50)]))
+    for key, value in writes.state:  # the whole chunk saved, then the worker killed
+        assert value is not None
+        log.log[key] = value
+    again = log.restored()
+    assert again.days == c.days and again.chunk_offsets == c.chunk_offsets
+    assert again.bucket(D1, T0) == (MAX_UPDATES + 1, MAX_UPDATES + 1, 0)
+    # The stale updates are known, and deleted with the chunk's next whole save.
+    assert sorted(again.chunk_updates[(D1, T0)]) == sorted(k for k, _ in writes.replaced)
+
+
+def test_a_closed_day_is_saved_whole_and_its_updates_deleted():
+    c, log = PartitionCounter(CFG), Changelog()
+    run(c, log, [ev(T0 + DAY_MS - MINUTE_MS, 0)])
+    run(c, log, [ev(T0 + DAY_MS - 30_000, 1)])
+    assert len(c.chunk_updates[(D1, T0)]) == 2
+    run(c, log, [ev(T0 + DAY_MS + 20 * MINUTE_MS, 2)])  # closes the first day
+    assert (D1, T0) not in c.chunk_updates
+    assert [k for k in log.chunk_keys() if f"|{T0}" in k] == [state.chunk_key(0, D1, T0)]
+    assert_same_state(log.restored(), c)
+
+
+def test_a_crash_part_way_through_a_batch_restores_a_prefix_and_replays_exactly():
+    c, log = PartitionCounter(CFG), Changelog()
+    run(c, log, [ev(T0, 0), ev(T0 + 1, 1, d=D2)])
+    batch = [ev(T0 + 2, 2), ev(T0 + 3, 3, d=D2), ev(T0 + 4, 4)]
+    writes = state.changed_entries(0, c, c.apply_batch(batch))
+    d2_first = sorted(writes.state, key=lambda e: "nuijamaa" not in e[0])
+    key, value = d2_first[0]
+    assert value is not None
+    log.log[key] = value
+    again = log.restored()  # D2's update saved, D1's not, nor the meta
+    r = again.apply_batch(batch)
+    assert (r.counted, r.replayed, r.duplicates) == (2, 1, 0)
+    assert again.days == c.days
 
 
 def test_the_cap_on_remembered_ids_deletes_the_evicted_buckets_records():
@@ -151,10 +235,14 @@ def legacy_entries(counter: PartitionCounter) -> list[state.Entry]:
 
 def test_state_saved_by_the_layout_before_restores_and_drains_away():
     c = PartitionCounter(CFG)
-    result = c.apply_batch([ev(T0, 0), ev(T0 + 1, 1, d=D2), ev(T0 + 6 * MINUTE_MS, 2)])
+    c.apply_batch([ev(T0, 0), ev(T0 + 1, 1, d=D2), ev(T0 + 6 * MINUTE_MS, 2)])
     c.next_offset = 3
     log = Changelog()
-    old = [e for e in state.changed_entries(0, c, result) if "|c|" in e[0]]  # chunks as before
+    old = [  # whole chunks, as the layout before saved every chunk
+        (state.chunk_key(0, d, day), encode_whole(chunk, c.chunk_offsets[(d, day)]))
+        for day, chunks in c.days.items()
+        for d, chunk in chunks.items()
+    ]
     for key, value in [*old, *legacy_entries(c), state.meta_entry(0, c, 2)]:
         assert value is not None
         log.log[key] = value
@@ -176,3 +264,14 @@ def test_state_saved_by_the_layout_before_restores_and_drains_away():
     run(upgraded, log, [ev(T0 + 3 * HOUR_MS, 5)])
     assert log.dedupe_keys() == {f"0|e|{T0 + 3 * HOUR_MS}|5"}
     assert log.restored().seen_ids == upgraded.seen_ids == {"vaalimaa|id-5": 5}
+
+
+def test_a_leap_past_the_history_deletes_a_chunk_and_its_updates():
+    cfg = CounterConfig(bucket_ms=5 * MINUTE_MS, lateness_ms=10 * MINUTE_MS, history_ms=DAY_MS)
+    c, log = PartitionCounter(cfg), Changelog()
+    run(c, log, [ev(T0, 0)])
+    run(c, log, [ev(T0 + 1, 1)])
+    assert len(log.chunk_keys()) == 2  # two updates, the day still open
+    run(c, log, [ev(T0 + 5 * DAY_MS, 2)])  # one batch closes the day and expires it
+    assert log.chunk_keys() == {state.chunk_update_key(0, D1, T0 + 5 * DAY_MS, 2)}
+    assert_same_state(log.restored(cfg), c)
