@@ -54,6 +54,7 @@ class PartitionCounter:
         # Where the state is saved, kept by the codec (dedupe_records.py, chunk_records.py) to
         # delete what is replaced: bucket start -> the keys of its ids; chunk -> its updates.
         self.dedupe_keys: dict[int, set[str]] = {}
+        self.dedupe_deltas: dict[int, set[str]] = {}  # bucket -> crossings with delta records
         self.chunk_updates: dict[tuple[Direction, int], list[str]] = {}
         # Input partition -> how far ingest has forwarded it; source_count is how many there
         # are (None: no reports, the clock is max_event_ms).

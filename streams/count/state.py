@@ -50,10 +50,9 @@ def meta_key(partition: int) -> str:
 def changed_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> BatchWrites:
     """What a batch writes (the meta goes after it). Call it once per batch result: it records
     in the counter which update and dedupe records are saved, to delete them when replaced."""
-    chunks, replaced = chunk_records.chunk_entries(partition, counter, result)
-    return BatchWrites(
-        [*chunks, *dedupe_records.dedupe_entries(partition, counter, result)], replaced
-    )
+    chunks, replaced_updates = chunk_records.chunk_entries(partition, counter, result)
+    dedupe, replaced_deltas = dedupe_records.dedupe_entries(partition, counter, result)
+    return BatchWrites([*chunks, *dedupe], [*replaced_updates, *replaced_deltas])
 
 
 def meta_entry(partition: int, counter: PartitionCounter, offset: int) -> Entry:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 from streams.count import state
 from streams.count.chunk_records import MAX_UPDATES, encode_whole
 from streams.count.counter import PartitionCounter
+from streams.count.dedupe_records import FOLD_FACTOR
 from streams.count.model import BatchResult, CountedEvent, CounterConfig
 from streams.count.windows import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -31,13 +33,16 @@ class Changelog:
     def save(self, counter: PartitionCounter, result: BatchResult, offset: int) -> list:
         entries = state.changed_entries(0, counter, result).all
         entries.append(state.meta_entry(0, counter, offset))
+        self.apply(entries)
+        return entries
+
+    def apply(self, entries: list[state.Entry]) -> None:
         self.written.extend(entries)
         for key, value in entries:
             if value is None:
                 self.log.pop(key, None)
             else:
                 self.log[key] = value
-        return entries
 
     def restored(self, config: CounterConfig = CFG) -> PartitionCounter:
         counter = PartitionCounter(config)
@@ -145,11 +150,15 @@ def test_compacted_changelog_stays_bounded_and_restores_exactly_under_random_tra
         assert {int(k.split("|")[2]) for k in log.dedupe_keys()} == set(c.dedupe)
         chunks = {(tuple(k.split("|")[2:5]), int(k.split("|")[5])) for k in log.chunk_keys()}
         assert chunks == {(d, day) for day, kept in c.days.items() for d in kept}
+        per_bucket = Counter(int(k.split("|")[2]) for k in log.dedupe_keys())
+        for start, n in per_bucket.items():  # a closed bucket's many deltas are folded
+            if start + cfg.bucket_ms <= (c.closed_until or 0):
+                assert n <= FOLD_FACTOR * len(c.dedupe[start]), (start, n)
         for key, updates in c.chunk_updates.items():
             assert len(updates) <= MAX_UPDATES
             assert key[1] + DAY_MS > (c.closed_until or 0), "a closed day is saved whole"
     assert len(c.days) >= 2 and len(log.written) > 3 * len(log.log)
-    for kind in ("|e|", "|c|", "|u|"):  # all of it was exercised, deletions included
+    for kind in ("|e|", "|d|", "|c|", "|u|"):  # all of it was exercised, deletions included
         assert any(v is None and kind in k for k, v in log.written), kind
 
 
@@ -167,7 +176,7 @@ def test_a_batch_saves_only_the_buckets_it_changed_until_the_chunk_is_saved_whol
     # One more batch: the chunk is saved whole, and only then are its updates deleted.
     writes = state.changed_entries(0, c, c.apply_batch([ev(T0 + 20 * MINUTE_MS, 99)]))
     assert [k for k, _ in writes.state if "|c|" in k or "|u|" in k] == [state.chunk_key(0, D1, T0)]
-    assert sorted(k for k, v in writes.replaced if v is None) == sorted(
+    assert sorted(k for k, v in writes.replaced if v is None and "|u|" in k) == sorted(
         k for k in log.chunk_keys() if "|u|" in k
     )
     assert (D1, T0) not in c.chunk_updates
@@ -275,3 +284,42 @@ def test_a_leap_past_the_history_deletes_a_chunk_and_its_updates():
     run(c, log, [ev(T0 + 5 * DAY_MS, 2)])  # one batch closes the day and expires it
     assert log.chunk_keys() == {state.chunk_update_key(0, D1, T0 + 5 * DAY_MS, 2)}
     assert_same_state(log.restored(cfg), c)
+
+
+def test_a_closed_buckets_deltas_are_folded_into_one_record_per_crossing():
+    c, log = PartitionCounter(CFG), Changelog()
+    for i in range(5):  # five batches: five delta records of two crossings in the first bucket
+        run(c, log, [ev(T0 + i, i, d=D1 if i % 2 else D2)])
+    deltas = {k for k in log.dedupe_keys() if k.startswith(f"0|e|{T0}|")}
+    assert len(deltas) == 5 > FOLD_FACTOR * 2
+    # The bucket closes (event time past its end + lateness): one record per crossing, written
+    # before the deltas are deleted.
+    writes = state.changed_entries(0, c, c.apply_batch([ev(T0 + 16 * MINUTE_MS, 5)]))
+    folded = [k for k, _ in writes.state if k.startswith(f"0|d|{T0}|")]
+    assert sorted(folded) == [state.legacy_dedupe_key(0, x, T0) for x in ("nuijamaa", "vaalimaa")]
+    assert {k for k, v in writes.replaced if v is None} == deltas
+    log.apply([*writes.all, state.meta_entry(0, c, 5)])
+    assert log.restored().seen_ids == c.seen_ids
+    # A crash between the two steps: folded records and deltas side by side restore the same.
+    both = Changelog()
+    both.log = {**log.log, **{k: v for k, v in log.written if k in deltas and v is not None}}
+    again = both.restored()
+    assert again.seen_ids == c.seen_ids and again.dedupe == c.dedupe
+    # A late event into the closed bucket: a delta again, folded again with the next save.
+    r = run(c, log, [ev(T0 + 2, 6)])
+    assert r.late == 1
+    assert not [k for k in log.dedupe_keys() if k.startswith(f"0|e|{T0}|")]
+    assert json.loads(log.log[state.legacy_dedupe_key(0, "vaalimaa", T0)]) == {
+        "id-1": 1,
+        "id-3": 3,
+        "id-6": 6,
+    }
+
+
+def test_a_closed_bucket_with_few_records_keeps_its_deltas():
+    c, log = PartitionCounter(CFG), Changelog()
+    run(c, log, [ev(T0, 0), ev(T0 + 1, 1, d=D2)])
+    run(c, log, [ev(T0 + 2, 2)])
+    run(c, log, [ev(T0 + 16 * MINUTE_MS, 3)])  # closes the first bucket: 2 records, 2 crossings
+    assert {k for k in log.dedupe_keys() if f"|{T0}|" in k} == {f"0|e|{T0}|0", f"0|e|{T0}|2"}
+    assert log.restored().seen_ids == c.seen_ids
