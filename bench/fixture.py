@@ -48,11 +48,12 @@ def build(
         counter.first_bucket[d] = first_day
         for start in range(dedupe_from - dedupe_from % BUCKET_MS, end_ms, BUCKET_MS):
             ids = counter.dedupe.setdefault(start, {}).setdefault(d[0], {})
+            remembered = result.remembered.setdefault(start, [])
             for _ in range(per_bucket):
                 seq += 1
                 ids[f"evt-{seq:012d}"] = seq
                 counter.seen_ids[f"{d[0]}|evt-{seq:012d}"] = seq
-            result.dirty_dedupe.add((d[0], start))
+                remembered.append((d[0], f"evt-{seq:012d}", seq))
     for counter, _ in out.values():
         counter.max_event_ms = end_ms
         counter.closed_until = end_ms - end_ms % BUCKET_MS - 2 * BUCKET_MS
@@ -83,6 +84,6 @@ def changelog_entries(
 ) -> dict[int, list[tuple[str, bytes | None]]]:
     """The table entries (per partition) a worker saves for this state."""
     return {
-        p: [*changed_entries(p, counter, result), meta_entry(p, counter, -1)]
+        p: [*changed_entries(p, counter, result).all, meta_entry(p, counter, -1)]
         for p, (counter, result) in built.items()
     }

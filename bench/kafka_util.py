@@ -73,3 +73,26 @@ class Lag:
             meta = committed.get(tp)
             total += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
         return total
+
+
+def topic_bytes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Bytes each topic holds on the broker's disk (all partitions), by Kafka's LogDirsCommand."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    kafka_sh = Path(__file__).resolve().parent.parent / "deploy" / "local" / "kafka.sh"
+    command = [str(kafka_sh), "tool", "org.apache.kafka.tools.LogDirsCommand"]
+    out = subprocess.run(
+        [*command, "--bootstrap-server", bootstrap, "--describe", "--topic-list", ",".join(topics)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    described = json.loads(out[out.index("{") :])
+    sizes = dict.fromkeys(topics, 0)
+    for broker in described["brokers"]:
+        for log_dir in broker["logDirs"]:
+            for p in log_dir["partitions"]:
+                sizes[p["partition"].rsplit("-", 1)[0]] += p["size"]
+    return sizes

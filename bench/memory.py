@@ -34,7 +34,7 @@ def child(n_directions: int, days: int, events_per_day: int) -> dict[str, float]
     built = fixture.build(n_directions, days, events_per_day, int(time.time() * 1000), 6)
     for _, result in built.values():  # the worker does not keep these
         result.dirty_chunks.clear()
-        result.dirty_dedupe.clear()
+        result.remembered.clear()
     gc.collect()
     after = _rss_mb()
     ids = sum(len(c.seen_ids) for c, _ in built.values())

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kafka_util import Lag, delete_topics
+from kafka_util import Lag, delete_topics, topic_bytes
 from proc import cpu_seconds, peak_rss_mb
 from worker import REPO, Worker, settled
 
@@ -168,6 +168,11 @@ def run_border_surge(
         k: int(final.get(f"border_{k}_total", 0))
         for k in ("events_counted", "events_late", "buckets_closed", "alert_messages")
     }
+    # Bytes on the broker (lz4 batches, before any compaction) of counting's state changelog
+    # and of the keyed topic counting reads (issue #19).
+    changelog, keyed = f"{run_id}-state-changelog", f"{run_id}.events.by-crossing"
+    sizes = topic_bytes(bootstrap, [changelog, keyed])
+    work |= {"changelog_bytes": sizes[changelog], "keyed_topic_bytes": sizes[keyed]}
     run = Run("border_surge", events, t_done - t_ready, cpu1 - cpu0, rss)
     return run, events / (t_counted - t_ready), work
 

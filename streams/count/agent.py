@@ -238,14 +238,14 @@ class Counting:
             await service.outbox.write(outputs)
         await failpoints.reached("count.save")
         changelog = service.changelog_topic_name
-        entries = state.changed_entries(partition, counter, result)
-        if entries:
+        writes = state.changed_entries(partition, counter, result)
+        if writes.state:
             await service.outbox.write(
-                [Record(changelog, k.encode(), v, partition) for k, v in entries]
+                [Record(changelog, k.encode(), v, partition) for k, v in writes.state]
             )
         offset = -1 if counter.next_offset is None else counter.next_offset - 1
-        meta_key, meta_value = state.meta_entry(partition, counter, offset)
-        await service.outbox.write([Record(changelog, meta_key.encode(), meta_value, partition)])
+        last = [*writes.replaced, state.meta_entry(partition, counter, offset)]
+        await service.outbox.write([Record(changelog, k.encode(), v, partition) for k, v in last])
         service.metrics.buckets_closed.inc(len(result.closed))
 
     async def close_idle(self) -> None:

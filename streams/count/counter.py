@@ -51,6 +51,11 @@ class PartitionCounter:
         self.dedupe: dict[int, dict[str, dict[str, int]]] = {}
         # "crossing_id|event_id" -> that offset, over every bucket in the dedupe horizon
         self.seen_ids: dict[str, int] = {}
+        # Where the state is saved, kept by the codec (dedupe_records.py, chunk_records.py) to
+        # delete what is replaced: bucket start -> the keys of its ids; chunk -> its updates.
+        self.dedupe_keys: dict[int, set[str]] = {}
+        self.dedupe_deltas: dict[int, set[str]] = {}  # bucket -> crossings with delta records
+        self.chunk_updates: dict[tuple[Direction, int], list[str]] = {}
         # Input partition -> how far ingest has forwarded it; source_count is how many there
         # are (None: no reports, the clock is max_event_ms).
         self.sources: dict[int, SourceClock] = {}
@@ -143,7 +148,7 @@ class PartitionCounter:
             if first_offset is None:
                 self.seen_ids[seen_key] = ev.offset
                 self.dedupe.setdefault(start, {}).setdefault(crossing, {})[ev.event_id] = ev.offset
-                result.dirty_dedupe.add((crossing, start))
+                result.remembered.setdefault(start, []).append((crossing, ev.event_id, ev.offset))
             elif first_offset != ev.offset:
                 result.duplicates += 1
                 continue
@@ -168,6 +173,7 @@ class PartitionCounter:
             chunk[i + _T] += ev.travellers
             chunk[i + _E] += 1
             result.dirty_chunks.add(key)
+            result.changed_buckets.setdefault(key, set()).add(i // 3)
             result.counted += 1
             if self.closed_until is not None and start < self.closed_until:
                 if first is None:
@@ -259,8 +265,8 @@ class PartitionCounter:
             for event_id in ids:
                 self.seen_ids.pop(f"{crossing}|{event_id}", None)
             forgotten += len(ids)
-            result.dropped_dedupe.add((crossing, start))
-            result.dirty_dedupe.discard((crossing, start))
+        result.dropped_dedupe.add(start)
+        result.remembered.pop(start, None)
         return forgotten
 
     def _expire(self, result: BatchResult) -> None:

@@ -45,9 +45,12 @@ class BatchResult:
     expired: list[CountedEvent] = field(default_factory=list)  # older than the kept history
     closed: list[ClosedBucket] = field(default_factory=list)
     dirty_chunks: set[tuple[Direction, int]] = field(default_factory=set)
-    dirty_dedupe: set[tuple[str, int]] = field(default_factory=set)
+    # chunk -> the indexes of its buckets this batch changed (absent: save the chunk whole)
+    changed_buckets: dict[tuple[Direction, int], set[int]] = field(default_factory=dict)
+    # Event ids this batch newly remembered: bucket start -> [(crossing_id, event_id, offset)]
+    remembered: dict[int, list[tuple[str, str, int]]] = field(default_factory=dict)
     dropped_chunks: set[tuple[Direction, int]] = field(default_factory=set)
-    dropped_dedupe: set[tuple[str, int]] = field(default_factory=set)
+    dropped_dedupe: set[int] = field(default_factory=set)  # buckets whose ids were forgotten
     evicted_ids: int = 0  # event ids forgotten early to keep the dedupe memory under its cap
 
 

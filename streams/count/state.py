@@ -1,18 +1,42 @@
-"""How a partition's counter is saved as table entries and rebuilt from them (pure codec)."""
+"""How a partition's counter is saved as table entries and rebuilt from them (pure codec).
+
+Keys, all prefixed with the partition (`P|`):
+
+* `P|m`: the meta (watermark, close point, source clocks, last source offset), written last;
+* `P|c|...` and `P|u|...`: day chunks, whole or the buckets a batch changed
+  (`chunk_records.py`);
+* `P|e|...` (and `P|d|...` from the layout before): the dedupe memory, as the ids each batch
+  newly remembered (`dedupe_records.py`).
+
+A batch's writes (`BatchWrites`) come in two steps: `state` (chunks, dedupe), and `replaced`,
+the deletions of chunk updates a whole chunk in `state` now holds, sent only once `state` is
+acknowledged; the meta goes with or after them.
+"""
 
 from __future__ import annotations
 
 import json
-import struct
 from array import array
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
+from streams.count import chunk_records, dedupe_records
+from streams.count.chunk_records import OFFSET, Entry, chunk_key, chunk_update_key
 from streams.count.counter import PartitionCounter
+from streams.count.dedupe_records import dedupe_key, legacy_dedupe_key
 from streams.count.model import BatchResult, Direction, SourceClock
 
-_OFFSET = struct.Struct(">q")
+__all__ = ["Entry", "chunk_key", "chunk_update_key", "dedupe_key", "legacy_dedupe_key"]
 
-Entry = tuple[str, bytes | None]  # key, value (None deletes the key)
+
+@dataclass(frozen=True, slots=True)
+class BatchWrites:
+    state: list[Entry]  # written and acknowledged first
+    replaced: list[Entry]  # deletions of what `state` replaces: only after it
+
+    @property
+    def all(self) -> list[Entry]:
+        return [*self.state, *self.replaced]
 
 
 def partition_prefix(partition: int) -> str:
@@ -23,32 +47,12 @@ def meta_key(partition: int) -> str:
     return f"{partition}|m"
 
 
-def chunk_key(partition: int, direction: Direction, day: int) -> str:
-    crossing, src, dst = direction
-    return f"{partition}|c|{crossing}|{src}|{dst}|{day}"
-
-
-def dedupe_key(partition: int, crossing: str, start: int) -> str:
-    return f"{partition}|d|{start}|{crossing}"
-
-
-def changed_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> list[Entry]:
-    """The table entries a batch changed: chunks and dedupe first, the partition meta last."""
-    entries: list[Entry] = []
-    for direction, day in sorted(result.dirty_chunks):
-        chunk = counter.days[day][direction]
-        offset = counter.chunk_offsets.get((direction, day), -1)
-        entries.append(
-            (chunk_key(partition, direction, day), _OFFSET.pack(offset) + chunk.tobytes())
-        )
-    for direction, day in sorted(result.dropped_chunks):
-        entries.append((chunk_key(partition, direction, day), None))
-    for crossing, start in sorted(result.dirty_dedupe):
-        ids = counter.dedupe[start][crossing]
-        entries.append((dedupe_key(partition, crossing, start), json.dumps(ids).encode()))
-    for crossing, start in sorted(result.dropped_dedupe):
-        entries.append((dedupe_key(partition, crossing, start), None))
-    return entries
+def changed_entries(partition: int, counter: PartitionCounter, result: BatchResult) -> BatchWrites:
+    """What a batch writes (the meta goes after it). Call it once per batch result: it records
+    in the counter which update and dedupe records are saved, to delete them when replaced."""
+    chunks, replaced_updates = chunk_records.chunk_entries(partition, counter, result)
+    dedupe, replaced_deltas = dedupe_records.dedupe_entries(partition, counter, result)
+    return BatchWrites([*chunks, *dedupe], [*replaced_updates, *replaced_deltas])
 
 
 def meta_entry(partition: int, counter: PartitionCounter, offset: int) -> Entry:
@@ -69,6 +73,7 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
     """Fill an empty counter from saved entries; returns the last source offset saved (-1)."""
     prefix = partition_prefix(partition)
     offset = -1
+    updates: dict[tuple[Direction, int], list[tuple[int, str, bytes]]] = {}
     for key, value in entries:
         if not key.startswith(prefix) or value is None:
             continue
@@ -86,15 +91,17 @@ def restore(partition: int, counter: PartitionCounter, entries: Iterable[tuple[s
             _, _, crossing, src, dst, day_text = key.split("|")
             day = int(day_text)
             chunk = array("I")
-            chunk.frombytes(value[_OFFSET.size :])
+            chunk.frombytes(value[OFFSET.size :])
             direction = (crossing, src, dst)
             counter.days.setdefault(day, {})[direction] = chunk
-            counter.chunk_offsets[(direction, day)] = _OFFSET.unpack_from(value)[0]
-        elif kind == "d":
-            _, _, start_text, crossing = key.split("|")
-            ids = json.loads(value)
-            counter.dedupe.setdefault(int(start_text), {})[crossing] = ids
-            counter.seen_ids.update((f"{crossing}|{i}", off) for i, off in ids.items())
+            counter.chunk_offsets[(direction, day)] = OFFSET.unpack_from(value)[0]
+        elif kind == "u":  # applied once every whole chunk is in
+            _, _, crossing, src, dst, day_text, offset_text = key.split("|")
+            chunk_id = ((crossing, src, dst), int(day_text))
+            updates.setdefault(chunk_id, []).append((int(offset_text), key, value))
+        elif kind in ("e", "d"):
+            dedupe_records.restore_record(counter, key, value)
+    chunk_records.restore_updates(counter, updates)
     return offset
 
 

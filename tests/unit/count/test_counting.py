@@ -172,7 +172,7 @@ def test_restored_counter_remembers_ids_across_buckets():
 
     c = PartitionCounter(CFG)
     r = c.apply_batch([ev(T0, 4, eid="a", offset=1)])
-    entries = dict(state.changed_entries(0, c, r))
+    entries = dict(state.changed_entries(0, c, r).all)
     entries.update([state.meta_entry(0, c, 1)])
     again = PartitionCounter(CFG)
     assert state.restore(0, again, entries.items()) == 1
@@ -187,7 +187,7 @@ def test_replayed_record_is_not_counted_twice_when_its_chunk_was_saved():
     batch = [ev(T0, 2, eid="x", offset=10), ev(T0 + 1, 3, eid="y", offset=11)]
     r = c.apply_batch(batch)
     # Crash after the chunk was saved but before the dedupe shard and meta were.
-    saved = [e for e in state.changed_entries(0, c, r) if "|c|" in e[0]]
+    saved = [e for e in state.changed_entries(0, c, r).all if e[0].startswith(("0|c|", "0|u|"))]
     again = PartitionCounter(CFG)
     state.restore(0, again, saved)
     r = again.apply_batch(batch)
