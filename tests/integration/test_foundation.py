@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.errors import TopicMismatchError
+from streams.ingest import watermarks
 from streams.kafka.admin import ensure_topics
 from streams.kafka.topics import topic_specs
 from tests.support import WorkerProcess, produce, read_topic, settings_from, wait_until
@@ -117,6 +118,28 @@ def test_worker_forwards_valid_events_and_dead_letters_bad_ones(service_env, tmp
     assert "Unclosed" not in worker.log_path.read_text(errors="replace"), worker.tail()
 
 
+async def sources_reported(bootstrap: str, topic: str, partition: int) -> set[int]:
+    """The input partitions ingest has reported to one keyed partition (its watermark records)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        sources: set[int] = set()
+        while await consumer.position(tp) < end:
+            for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                sources |= {
+                    watermarks.decode(r.value).source
+                    for r in records
+                    if watermarks.is_watermark(r.key)
+                }
+        return sources
+    finally:
+        await consumer.stop()
+
+
 def health(env: dict[str, str]) -> int:
     """`border-surge health` against the worker of env: its exit code."""
     proc = subprocess.run(
@@ -153,6 +176,18 @@ def test_an_expired_event_is_dead_lettered_pointing_at_its_original_record(
         keyed = settings.topic("events.by-crossing")
         wait_until(
             lambda: len(asyncio.run(read_topic(bootstrap, keyed))) == 1, 30, message=worker.tail()
+        )
+        # Expiry goes by the partition's clock, which is known once every input partition has
+        # reported to it (until then an event may be anything but late): wait for that, or
+        # under load the ancient event can be counted before the clock exists.
+        [recent_fwd] = asyncio.run(read_topic(bootstrap, keyed))
+        sources = set(range(settings.partitions))
+        wait_until(
+            lambda: (
+                asyncio.run(sources_reported(bootstrap, keyed, recent_fwd.partition)) >= sources
+            ),
+            60,
+            message=worker.tail(),
         )
         asyncio.run(produce(bootstrap, settings.events_topic, [(b"vaalimaa", ancient)]))
         wait_until(
