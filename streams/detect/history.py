@@ -15,6 +15,7 @@ WEEK_MS = 7 * DAY_MS
 # 35 days: four weeks of lookback plus the window and neighbours, with a week to spare.
 DEFAULT_CAPACITY = 35 * DAY_MS // BUCKET_MS
 _MISSING = 0xFFFFFFFF  # a slot never filled (or expired); zero-traffic buckets are stored as 0
+ABSENT = _MISSING  # the travellers of an absent bucket in `slots()`
 _MAX_VALUE = _MISSING - 1
 
 
@@ -117,8 +118,8 @@ class BucketHistory:
         return None if t[0] == _MISSING else (t[0], n[0])
 
     def span(self, first_ms: int, count: int) -> list[int]:
-        """Travellers and events of `count` buckets from first_ms, interleaved, -1 where absent:
-        the stored form of a day (one slice of the ring, not one lookup per bucket)."""
+        """Travellers and events of `count` buckets from first_ms, interleaved, -1 where absent
+        (a stored day's values in the JSON layout before streams/detect/history_records.py)."""
         trav, evts = self._fetch(first_ms // self._bucket_ms, count)
         out = [-1] * (2 * count)
         for i, (t, n) in enumerate(zip(trav, evts, strict=True)):
@@ -127,26 +128,36 @@ class BucketHistory:
                 out[2 * i + 1] = n
         return out
 
+    def slots(self, first_ms: int, count: int) -> tuple[array[int], array[int]]:
+        """Copies of the travellers and events of `count` buckets from first_ms, travellers
+        ABSENT where a bucket is absent: what a stored day is encoded from."""
+        return self._fetch(first_ms // self._bucket_ms, count)
+
     def _fetch(self, first: int, count: int) -> tuple[array[int], array[int]]:
         """Slots for bucket indices first..first+count-1, _MISSING where absent."""
         latest = self._latest
-        cap = self._cap
-        if latest is not None and first > latest - cap and first + count - 1 <= latest:
-            lo = first % cap
-            hi = lo + count
-            if hi <= cap:
-                return self._trav[lo:hi], self._evts[lo:hi]
-            return (
-                self._trav[lo:] + self._trav[: hi - cap],
-                self._evts[lo:] + self._evts[: hi - cap],
-            )
+        if latest is None:
+            return array("I", [_MISSING]) * count, array("I", [0]) * count
+        lo = max(first, latest - self._cap + 1)  # the part the ring still holds: [lo, hi)
+        hi = min(first + count, latest + 1)
+        if lo == first and hi == first + count:
+            return self._ring(lo, count)
         trav = array("I", [_MISSING]) * count
         evts = array("I", [0]) * count
-        if latest is not None:
-            for k in range(max(first, latest - cap + 1), min(first + count - 1, latest) + 1):
-                trav[k - first] = self._trav[k % cap]
-                evts[k - first] = self._evts[k % cap]
+        if lo < hi:  # one slice, not a lookup per bucket (a day being filled is re-saved often)
+            trav[lo - first : hi - first], evts[lo - first : hi - first] = self._ring(lo, hi - lo)
         return trav, evts
+
+    def _ring(self, first: int, count: int) -> tuple[array[int], array[int]]:
+        """Copies of the slots of `count` (at most the capacity) buckets the ring holds."""
+        lo = first % self._cap
+        hi = lo + count
+        if hi <= self._cap:
+            return self._trav[lo:hi], self._evts[lo:hi]
+        return (
+            self._trav[lo:] + self._trav[: hi - self._cap],
+            self._evts[lo:] + self._evts[: hi - self._cap],
+        )
 
     def window_buckets(self, end_ms: int, length_ms: int) -> list[tuple[int, int]]:
         """(travellers, events) of the present buckets of the window [end - length, end)."""

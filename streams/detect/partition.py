@@ -14,6 +14,7 @@ from typing import Literal
 from streams.count.model import Direction
 from streams.count.records import BucketReport
 from streams.count.windows import DAY_MS
+from streams.detect import history_records
 from streams.detect.config import DetectConfig, crossing_key
 from streams.detect.detector import AlertTransition, SubjectDetector
 from streams.detect.history import BucketHistory
@@ -182,16 +183,15 @@ class DetectPartition:
     # -- persistence (pure codec of the subjects' state) --------------------------------------
 
     def history_day(self, subject: str, day: int) -> bytes:
-        """One UTC day of a subject's history: travellers and events per bucket, -1 = missing."""
-        values = self.detectors[subject].history.span(day, DAY_MS // self.bucket_ms)
-        return json.dumps(values, separators=(",", ":")).encode()
+        """One UTC day of a subject's history, every bucket (streams/detect/history_records.py)."""
+        travellers, events = self.detectors[subject].history.slots(day, DAY_MS // self.bucket_ms)
+        return history_records.encode_day(travellers, events)
 
     def restore_history_day(self, subject: str, day: int, raw: bytes) -> None:
+        """A stored day (of either layout) back into the subject's history."""
         history = self._history_of(subject)
-        values = json.loads(raw)
-        for i in range(0, len(values), 2):
-            if values[i] >= 0:
-                history.set(day + (i // 2) * self.bucket_ms, values[i], values[i + 1])
+        for i, travellers, events in history_records.decode_day(raw):
+            history.set(day + i * self.bucket_ms, travellers, events)
 
     def _history_of(self, subject: str) -> BucketHistory:
         self._restoring = getattr(self, "_restoring", {})

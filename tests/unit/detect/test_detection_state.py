@@ -7,6 +7,7 @@ import random
 
 from streams.detect import DetectConfig, SubjectDetector, Thresholds
 from streams.detect.history import BucketHistory
+from streams.detect.history_records import decode_day
 from streams.detect.partition import BorderState, DetectPartition
 
 BUCKET_MS = 300_000
@@ -36,11 +37,11 @@ def test_a_stored_day_lists_every_bucket_and_marks_the_absent_ones() -> None:
     part, _ = filled_partition(1)
     history = part.detectors["x:RU-GE"].history
     for day in range(T0 - DAY_MS, T0 + 6 * DAY_MS, DAY_MS):
-        values = json.loads(part.history_day("x:RU-GE", day))
-        assert len(values) == 2 * 288
+        raw = part.history_day("x:RU-GE", day)
+        assert len(raw) == 1 + 8 * 288  # version byte, then every bucket's two uint32
+        present = {i: (t, n) for i, t, n in decode_day(raw)}
         for i in range(288):
-            got = history.get(day + i * BUCKET_MS)
-            assert values[2 * i : 2 * i + 2] == (list(got) if got is not None else [-1, -1])
+            assert present.get(i) == history.get(day + i * BUCKET_MS)
 
 
 def test_stored_days_restore_the_same_history() -> None:
@@ -54,6 +55,18 @@ def test_stored_days_restore_the_same_history() -> None:
         assert restored.get(start) == kept.get(start)
         if kept.get(start) is not None:
             assert kept.get(start) == stored[start]
+
+
+def test_days_stored_as_json_by_the_layout_before_restore_the_same_history() -> None:
+    part, _ = filled_partition(3)
+    kept = part.detectors["x:RU-GE"].history
+    fresh = DetectPartition(DetectConfig(), BUCKET_MS)
+    for day in range(T0, T0 + 5 * DAY_MS, DAY_MS):
+        before = json.dumps(kept.span(day, 288), separators=(",", ":")).encode()
+        fresh.restore_history_day("x:RU-GE", day, before)
+    restored = fresh._history_of("x:RU-GE")
+    for start in range(T0 + 2 * DAY_MS, T0 + 5 * DAY_MS, BUCKET_MS):
+        assert restored.get(start) == kept.get(start)
 
 
 def test_a_border_state_encodes_as_json_of_all_its_buckets_after_any_changes() -> None:
