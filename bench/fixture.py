@@ -28,9 +28,20 @@ def partition_of(crossing: str, partitions: int) -> int:
 
 
 def build(
-    n_directions: int, days: int, events_per_day: int, end_ms: int, partitions: int
+    n_directions: int,
+    days: int,
+    events_per_day: int,
+    end_ms: int,
+    partitions: int,
+    *,
+    with_writes: bool = True,
 ) -> dict[int, tuple[PartitionCounter, BatchResult]]:
-    """Counters per partition holding `days` of buckets and 24 h of dedupe ids per direction."""
+    """Counters per partition holding `days` of buckets and 24 h of dedupe ids per direction.
+
+    with_writes: also list the dedupe ids in the BatchResult, as the batch that remembered them
+    would (what `changelog_entries` needs). The memory part leaves them out: a list of every id
+    freed after the build still holds RSS (the freed tuples are scattered among the kept ids).
+    """
     config = CounterConfig()
     rng = random.Random(35)
     out: dict[int, tuple[PartitionCounter, BatchResult]] = {}
@@ -48,12 +59,13 @@ def build(
         counter.first_bucket[d] = first_day
         for start in range(dedupe_from - dedupe_from % BUCKET_MS, end_ms, BUCKET_MS):
             ids = counter.dedupe.setdefault(start, {}).setdefault(d[0], {})
-            remembered = result.remembered.setdefault(start, [])
+            remembered = result.remembered.setdefault(start, []) if with_writes else None
             for _ in range(per_bucket):
                 seq += 1
                 ids[f"evt-{seq:012d}"] = seq
                 counter.seen_ids[f"{d[0]}|evt-{seq:012d}"] = seq
-                remembered.append((d[0], f"evt-{seq:012d}", seq))
+                if remembered is not None:
+                    remembered.append((d[0], f"evt-{seq:012d}", seq))
     for counter, _ in out.values():
         counter.max_event_ms = end_ms
         counter.closed_until = end_ms - end_ms % BUCKET_MS - 2 * BUCKET_MS

@@ -31,7 +31,9 @@ def child(n_directions: int, days: int, events_per_day: int) -> dict[str, float]
 
     gc.collect()
     before = _rss_mb()
-    built = fixture.build(n_directions, days, events_per_day, int(time.time() * 1000), 6)
+    built = fixture.build(
+        n_directions, days, events_per_day, int(time.time() * 1000), 6, with_writes=False
+    )
     for _, result in built.values():  # the worker does not keep these
         result.dirty_chunks.clear()
         result.remembered.clear()
