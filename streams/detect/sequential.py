@@ -7,9 +7,10 @@ Evidence from every bucket since the change point counts, so a ramp that crosses
 has already built most of its case in the evening, and no window length has to be chosen.
 
 - **Normal** is the seasonal (hour-of-week) expectation of the bucket times the subject's
-  *level*: observed over expected groups, learned with a half-life of `level_half_life_hours`
-  while no evidence is building, so day-to-day variation and slow growth are normal, and frozen
-  while the statistic is raised or an episode is open, so a surge never becomes the normal.
+  *level*: today's, learned from the day's first hours within the band its day-to-day
+  variation allows (streams/detect/day_level.py), around a long-run level learned with a
+  half-life of `level_half_life_hours` while no evidence is building, so busy days and slow
+  growth are normal, and frozen while the statistic is raised or an episode is open.
 - **Several designs** (`sequential_ratios`, 1.5 and 3 by default) run side by side, each an
   optimal test for its own ratio; the threshold carries their union.
 - **The threshold** comes from the false-alarm budget: one false alert per `false_alarm_years`
@@ -30,6 +31,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from streams.detect import day_level
+
 YEAR_MS = 365.25 * 24 * 3_600_000
 # A burst in one bucket counts at most this many times the expectation (plus Poisson room):
 # a 12x spike of one bucket must not carry a case on its own.
@@ -39,13 +42,6 @@ _LEVEL_PRIOR_EVENTS = 50.0  # the long-run level's pull towards 1, in expected g
 _FREEZE_FRACTION = 0.25  # it stops learning once a statistic passes this share of h
 _Z95 = 1.96
 _HOUR_MS = 3_600_000
-# Today's level leans on the long-run one with the weight (in expected groups) of
-# 1 / day_variance: how much this subject's days differ, learned from them.
-_DAY_VAR_PRIOR = 0.02  # a 14% day-to-day CV until the subject's days say otherwise ...
-_DAY_VAR_WEIGHT = 3.0  # ... with three days' weight
-_DAY_VAR_FLOOR = 0.0004  # 2%
-_DAY_VAR_DECAY = 0.5 ** (1 / 28)  # a month of days
-_MIN_DAY_EVENTS = 20.0  # a day's estimate needs this many expected groups to count
 _DAY_LEARN_FRACTION = 0.35  # of a typical day's groups, counted from its quietest hour
 _HOURS_DECAY = 0.5 ** (1 / (7 * 12))  # the hour profile's memory: a week of that hour's buckets
 
@@ -128,31 +124,24 @@ class Sequential:
 
     @property
     def day_variance(self) -> float:
-        """How much a day's level varies around the long-run one (relative variance, learned
-        from the subject's past days, Poisson noise taken out)."""
-        num, den = self.dvar
-        est = (num + _DAY_VAR_WEIGHT * _DAY_VAR_PRIOR) / (den + _DAY_VAR_WEIGHT)
-        return max(_DAY_VAR_FLOOR, est)
+        """How much a day's level varies around the long-run one (streams/detect/day_level.py)."""
+        return day_level.variance(self.dvar)
 
     @property
     def level(self) -> float:
-        """Today's level: the day's own groups over expected, shrunk towards the long-run level
-        as much as the subject's days agree with it (a gamma prior of 1 / day_variance
-        groups). Days differ (weather, weekdays, holidays); the day's first hours tell which
-        kind of day it is, where days differ at all."""
+        """Today's level: the day's own, learned from its first hours and kept within the band
+        the subject's day-to-day variation allows (streams/detect/day_level.py)."""
         got, expected = self.day
-        weight = 1.0 / self.day_variance
-        return (got + weight * self.long_level) / (expected + weight)
+        var = self.day_variance
+        bottom, top = day_level.band(self.long_level, var)
+        return min(top, max(bottom, day_level.own_level(got, expected, self.long_level, var)))
 
     def _new_day(self, bucket_start_ms: int, expected: float) -> None:
         hour = bucket_start_ms // _HOUR_MS % 24
         self.hours[hour] = _HOURS_DECAY * self.hours[hour] + expected
         if bucket_start_ms % _HOUR_MS == 0 and hour == min(range(24), key=self.hours.__getitem__):
             got, expected = self.day
-            if expected >= _MIN_DAY_EVENTS:
-                rel = got / expected / self.long_level - 1.0
-                self.dvar[0] = _DAY_VAR_DECAY * self.dvar[0] + rel * rel - 1.0 / expected
-                self.dvar[1] = _DAY_VAR_DECAY * self.dvar[1] + 1.0
+            day_level.add_day(self.dvar, got, expected, self.long_level)
             self.day = [0.0, 0.0]
 
     def reset(self) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from streams.detect.config import load_config
 from streams.detect.offline import run_scenario
 from streams.kafka.admin import ensure_topics
 from streams.simulate import generate, load_scenario
@@ -29,15 +30,20 @@ def _subject(a: dict[str, str]) -> str:
     return pair if a["scope"] == "border" else f"{a['crossing_id']}:{pair}"
 
 
-def test_mobilization_2022_fires_in_time_and_nowhere_else(service_env, tmp_path) -> None:
-    env = {**service_env, "BORDER_SURGE_PARTITIONS": "6"}
+@pytest.mark.parametrize("detector", ["window", "sequential"])
+def test_mobilization_2022_fires_in_time_and_nowhere_else(
+    service_env, tmp_path, detector: str
+) -> None:
+    config = tmp_path / "crossings.toml"
+    config.write_text(f'[defaults]\ndetector = "{detector}"\n', encoding="utf-8")
+    env = {**service_env, "BORDER_SURGE_PARTITIONS": "6", "BORDER_SURGE_CONFIG": str(config)}
     settings = settings_from(env)
     asyncio.run(ensure_topics(settings))
     scenario = load_scenario("mobilization-2022")
     messages = list(generate(scenario))
     last_event_ms = max(m.event_time_ms for m in messages)
     # The same messages through the pure pipeline: the true ratios and the expected alerts.
-    truth = run_scenario(scenario)
+    truth = run_scenario(scenario, load_config(str(config)))
 
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
@@ -59,7 +65,7 @@ def test_mobilization_2022_fires_in_time_and_nowhere_else(service_env, tmp_path)
                 and all(e and _ms(e) >= last_event_ms - 2 * HOUR_MS for e in ends)
             )
 
-        wait_until(borders_done, 600, interval=3, message=worker.tail())
+        wait_until(borders_done, 900, interval=3, message=worker.tail())
         records = asyncio.run(
             read_topic(settings.bootstrap_servers, settings.alerts_topic, committed_only=True)
         )
@@ -86,6 +92,31 @@ def test_mobilization_2022_fires_in_time_and_nowhere_else(service_env, tmp_path)
         assert expected is not None
         assert _ms(first[subject]["window_end"]) == expected.transition.window_end_ms, subject
         assert first[subject]["alert_id"] == expected.transition.alert_id
+
+    # Every message, not only the first: the same transitions in the same order per subject.
+    def transitions(
+        pairs: list[tuple[str, str, str, int]],
+    ) -> dict[str, list[tuple[str, str, int]]]:
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        for subject, status, severity, end in pairs:
+            out.setdefault(subject, []).append((status, severity, end))
+        return out
+
+    through_kafka = transitions(
+        [(_subject(a), a["status"], a["severity"], _ms(a["window_end"])) for a in alerts]
+    )
+    offline = transitions(
+        [
+            (
+                a.transition.subject,
+                a.transition.status.value,
+                a.transition.severity.value,
+                a.transition.window_end_ms,
+            )
+            for a in truth.alerts
+        ]
+    )
+    assert through_kafka == offline
 
     # No alert before the announcement, nor on a direction no surge touches.
     touched = {o.subject for o in truth.outcomes if o.alert_required}

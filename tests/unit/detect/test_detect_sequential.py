@@ -138,6 +138,37 @@ def test_time_to_alert_and_to_escalate_after_a_step(
         assert {a.alert_id for a in out} == {out[0].alert_id}  # one episode, no flapping
 
 
+def test_a_slow_ramp_still_rising_at_night_is_not_learned_as_the_days_level() -> None:
+    # Finland in 2022: +80% over 24 hours from a weekday afternoon, so the next night, from
+    # which the day's level is learned, is already 1.4-1.5x. On a post whose days differ by
+    # 5%, that night is a surge's foot, not a busy day: the day's level stays within two
+    # day-to-day deviations of the long-run one (before, it learned the foot, and the ramp
+    # went unnoticed for days).
+    levels = _day_levels(5, WARM_DAYS, 0.05)
+    det = SubjectDetector("vaalimaa:RU-FI", DEFAULTS)
+    varied = feed(
+        det,
+        Post(600.0),
+        random.Random(5),
+        START_MS,
+        WARM_DAYS * 288,
+        lambda t: levels[(t - START_MS) // DAY_MS],
+    )
+    assert varied == []
+    warm = det.to_dict()
+
+    def ramp(t: int) -> float:
+        return 1.0 + 0.8 * min(1.0, max(0.0, (t - STEP) / (24 * HOUR_MS)))
+
+    reaches_1_5 = STEP + 15 * HOUR_MS
+    for seed in (7, 8, 9):
+        det = SubjectDetector.from_dict(warm, DEFAULTS)
+        out = feed(det, Post(600.0), random.Random(seed), S, 72 * 12, ramp)
+        assert out and out[0].status is Status.FIRING, seed
+        assert out[0].window_end_ms <= reaches_1_5 + 6 * HOUR_MS, seed  # before: 11-13 h
+        assert {a.alert_id for a in out} == {out[0].alert_id}
+
+
 def test_a_surge_at_one_and_a_half_stays_warning(warm: dict[str, Any]) -> None:
     det = SubjectDetector.from_dict(warm, DEFAULTS)
     out = feed(det, Post(600.0), random.Random(5), S, 60 * 12, lambda t: 1.6 if t >= STEP else 1)
