@@ -117,17 +117,6 @@ class BucketHistory:
         t, n = self._fetch(bucket_start_ms // self._bucket_ms, 1)
         return None if t[0] == _MISSING else (t[0], n[0])
 
-    def span(self, first_ms: int, count: int) -> list[int]:
-        """Travellers and events of `count` buckets from first_ms, interleaved, -1 where absent
-        (a stored day's values in the JSON layout before streams/detect/history_records.py)."""
-        trav, evts = self._fetch(first_ms // self._bucket_ms, count)
-        out = [-1] * (2 * count)
-        for i, (t, n) in enumerate(zip(trav, evts, strict=True)):
-            if t != _MISSING:
-                out[2 * i] = t
-                out[2 * i + 1] = n
-        return out
-
     def slots(self, first_ms: int, count: int) -> tuple[array[int], array[int]]:
         """Copies of the travellers and events of `count` buckets from first_ms, travellers
         ABSENT where a bucket is absent: what a stored day is encoded from."""

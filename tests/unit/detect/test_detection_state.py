@@ -62,7 +62,10 @@ def test_days_stored_as_json_by_the_layout_before_restore_the_same_history() -> 
     kept = part.detectors["x:RU-GE"].history
     fresh = DetectPartition(DetectConfig(), BUCKET_MS)
     for day in range(T0, T0 + 5 * DAY_MS, DAY_MS):
-        before = json.dumps(kept.span(day, 288), separators=(",", ":")).encode()
+        values = []  # the layout before: [t0, n0, t1, n1, ...], -1 for an absent bucket
+        for start in range(day, day + DAY_MS, BUCKET_MS):
+            values.extend(kept.get(start) or (-1, -1))
+        before = json.dumps(values, separators=(",", ":")).encode()
         fresh.restore_history_day("x:RU-GE", day, before)
     restored = fresh._history_of("x:RU-GE")
     for start in range(T0 + 2 * DAY_MS, T0 + 5 * DAY_MS, BUCKET_MS):
