@@ -154,6 +154,9 @@ class Service:
         with_skips: bool = False,
         on_revoke: Any = None,
         loss_point: str | None = None,
+        commit_point: str | None = None,
+        commit_every_batch: bool = False,
+        after_commit: Any = None,
     ) -> BatchChannel:
         """Deliver a topic's records to handler in batches (see streams/kafka/batch_channel.py)."""
         channel = BatchChannel(
@@ -167,6 +170,9 @@ class Service:
             on_revoke=on_revoke,
             probe=self.hole_probe,
             loss_point=loss_point,
+            commit_point=commit_point,
+            commit_every_batch=commit_every_batch,
+            after_commit=after_commit,
         )
         channel.install()
         self.app.add_dependency(channel)

@@ -12,6 +12,7 @@ one partition from offset `LOSS_FROM` on are dropped on their first delivery to 
 channel, as Faust's fetch loop can drop records (streams/kafka/continuity.py).
 
 The points: `ingest.write` (a validated batch, before it is written to the keyed topic),
+`ingest.commit` (a batch written to the keyed topic, its input offsets not yet committed),
 `count.save` (counted, bucket records written, before the state and offset are saved),
 `detect.begin` (a transaction begun, nothing sent in it yet: the sends then meet the outage)
 and `detect.commit` (alerts and detector state sent in the transaction, before its commit).

@@ -38,4 +38,7 @@ class Worker(Protocol):
         with_skips: bool = False,
         on_revoke: Any = None,
         loss_point: str | None = None,
+        commit_point: str | None = None,
+        commit_every_batch: bool = False,
+        after_commit: Any = None,
     ) -> BatchChannel: ...

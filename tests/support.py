@@ -145,10 +145,11 @@ async def read_topic(
     idle: float = 1.0,
     committed_only: bool = False,
     client: dict[str, Any] | None = None,
+    watermarks: bool = False,
 ) -> list[Consumed]:
     """Everything currently in a topic, from the beginning (no consumer group), but ingest's
-    watermark records (streams/ingest/watermarks.py), which only counting reads. `client`: more
-    aiokafka options (security)."""
+    watermark records (streams/ingest/watermarks.py), which only counting reads, unless
+    `watermarks`. `client`: more aiokafka options (security)."""
     consumer = AIOKafkaConsumer(
         **{"bootstrap_servers": bootstrap, **(client or {})},
         enable_auto_commit=False,
@@ -179,7 +180,7 @@ async def read_topic(
                 out.extend(
                     Consumed(r.key, r.value, dict(r.headers), tp.partition, r.offset)
                     for r in records
-                    if r.key != WATERMARK_KEY
+                    if watermarks or r.key != WATERMARK_KEY
                 )
         return out
     finally:
@@ -225,7 +226,9 @@ async def produce(
     topic: str,
     messages: Iterable[tuple[bytes | None, bytes]],
     client: dict[str, Any] | None = None,
+    partition: int | None = None,
 ) -> int:
+    """Send messages (to `partition`, else by key) and wait for every acknowledgement."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
@@ -240,7 +243,7 @@ async def produce(
     try:
         futures = []
         for key, value in messages:
-            futures.append(await producer.send(topic, value, key=key))
+            futures.append(await producer.send(topic, value, key=key, partition=partition))
             n += 1
         await asyncio.gather(*futures)
     finally:

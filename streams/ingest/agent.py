@@ -61,62 +61,77 @@ def classify(service: Worker, message: Any) -> tuple[Record, int | None]:
 
 
 class Ingest:
-    """Validates and forwards the input, and tells counting how far each input partition got."""
+    """Validates and forwards the input, and tells counting how far each input partition got:
+    only as far as is committed, so a watermark never covers a record that may be sent again
+    (streams/ingest/watermarks.py)."""
 
     def __init__(self, service: Worker) -> None:
         self.service = service
         self.progress = SourceProgress()
-        self._delivered_at: dict[int, float] = {}  # input partition -> when a batch had it
         self.channel: BatchChannel | None = None
 
     async def handle(self, messages: list[Any]) -> None:
-        forwarded = await handle(self.service, messages, self.progress)
-        now = time.monotonic()
-        for source in forwarded:
-            self._delivered_at[source] = now
-        await self._announce(forwarded, idle=False, now=now)
+        records, sources = classify_batch(self.service, messages)
+        # Active again before its records: idle, a source would not hold the clock back.
+        resumed = {s for s in sources if self.progress.resuming(s)}
+        await self._announce(resumed, idle=False, now=time.monotonic())
+        await failpoints.reached("ingest.write")
+        await self.service.outbox.write(records)
+        for source, (event_ms, next_offset) in sources.items():
+            self.progress.forward(source, event_ms, next_offset)
+
+    async def committed(self, offsets: dict[Any, int]) -> None:
+        """The batch channel committed these offsets: what they cover is announced."""
+        topic = self.service.settings.events_topic
+        moved = {
+            tp.partition
+            for tp, offset in offsets.items()
+            if tp.topic == topic and self.progress.committed(tp.partition, offset)
+        }
+        if moved and not self.service.app.should_stop:  # stopping: the producer may be gone
+            await self._announce(moved, idle=False, now=time.monotonic())
+
+    async def revoked(self, tps: set[Any]) -> None:
+        for tp in tps:
+            self.progress.revoked(tp.partition)
 
     async def announce_idle(self) -> None:
         """Input partitions with nothing left to forward are idle: counting stops waiting for
-        them. Idle means every record up to the partition's high watermark has been forwarded
-        (finished by the handler, not merely fetched: records held behind back-pressure are
-        not forwarded yet). Repeated now and then; never during a rebalance."""
+        them. Idle means every record up to the partition's high watermark is committed, not
+        merely fetched or forwarded: what is not committed is sent again after a crash.
+        Repeated now and then; never during a rebalance."""
         service = self.service
         channel = self.channel
         if channel is None or service.app.rebalancing or service.app.should_stop:
             return  # stopping: the producer may already be gone, and counting hears it next run
         consumer = service.app.consumer
         topic = service.settings.events_topic
-        now = time.monotonic()
         idle = set()
         for tp in consumer.assignment():
             if tp.topic != topic or channel.holds(tp):
                 continue
             highwater = consumer.highwater(tp)
-            finished = channel.finished_offset(tp)
             if highwater is None:
                 continue
-            if finished is None:
-                # Nothing finished or committed since assignment: idle only if the log is
-                # empty where this worker reads (no record was ever delivered from it).
-                if now - self._delivered_at.get(tp.partition, 0) < 1.0:
-                    continue
-                finished = await consumer.position(tp)
-            if finished is not None and finished >= highwater:
+            committed = channel.committed_offset(tp)
+            finished = channel.finished_offset(tp)
+            if finished is not None and (committed is None or finished > committed):
+                continue  # forwarded, not committed yet
+            start = 0 if committed is None else committed  # none: read from the beginning
+            if start >= highwater or await self._only_markers_left(tp, start, highwater):
                 idle.add(tp.partition)
-            elif finished is not None and await self._only_markers_left(tp, finished, highwater):
-                idle.add(tp.partition)
-        await self._announce(idle, idle=True, now=now)
+        await self._announce(idle, idle=True, now=time.monotonic())
 
-    async def _only_markers_left(self, tp: Any, finished: int, highwater: int) -> bool:
-        """A transactional producer's log ends with a commit marker, never delivered: the
-        partition is idle once the consumer has fetched that far and no record lies there."""
+    async def _only_markers_left(self, tp: Any, committed: int, highwater: int) -> bool:
+        """A transactional producer's log ends with a commit marker, never delivered (and a log
+        may begin past offset 0): the partition is idle once the consumer has fetched that far
+        and no record lies there."""
         channel = self.channel
         assert channel is not None
         position = await self.service.app.consumer.position(tp)
         if position is None or position < highwater:
             return False
-        return await channel.guard.nothing_left(tp, finished, highwater)
+        return await channel.guard.nothing_left(tp, committed, highwater)
 
     async def _announce(self, sources: set[int], *, idle: bool, now: float) -> None:
         service = self.service
@@ -134,19 +149,16 @@ class Ingest:
         await service.outbox.write(records)
 
 
-async def handle(service: Worker, messages: list[Any], progress: SourceProgress) -> set[int]:
-    """Validate a batch; every record goes to the keyed topic or the dead-letter topic.
-    Returns the input partitions whose valid events were forwarded (progress has them)."""
-    settings = service.settings
+def classify_batch(
+    service: Worker, messages: list[Any]
+) -> tuple[list[Record], dict[int, tuple[int, int]]]:
+    """Where a batch goes (every record to the keyed topic or the dead-letter topic), and per
+    input partition with valid events: (their largest event time, the offset after the batch)."""
     records = []
-    forwarded: set[int] = set()
+    sources: dict[int, tuple[int, int]] = {}
     for m in messages:
         try:
             record, event_ms = classify(service, m)
-            records.append(record)
-            if event_ms is not None:
-                progress.forward(m.partition, event_ms)
-                forwarded.add(m.partition)
         except Exception:  # never stall the stream on one record
             logger.exception(
                 "unexpected error on %s[%d]@%d; dead-lettering it",
@@ -162,17 +174,28 @@ async def handle(service: Worker, messages: list[Any], progress: SourceProgress)
                 m.partition,
                 m.offset,
             )
-            records.append(Record(settings.dlq_topic, m.key, m.value, headers=headers))
+            record, event_ms = (
+                Record(service.settings.dlq_topic, m.key, m.value, headers=headers),
+                None,
+            )
+        records.append(record)
+        if event_ms is not None:
+            latest, after = sources.get(m.partition, (event_ms, 0))
+            sources[m.partition] = (max(latest, event_ms), max(after, m.offset + 1))
     service.metrics.consumed.inc(len(messages))
-    await failpoints.reached("ingest.write")
-    await service.outbox.write(records)
-    return forwarded
+    return records, sources
 
 
 def register(service: Worker) -> Ingest:
     ingest = Ingest(service)
     ingest.channel = service.batch_channel(
-        service.events_topic, ingest.handle, loss_point="ingest.deliver"
+        service.events_topic,
+        ingest.handle,
+        on_revoke=ingest.revoked,
+        loss_point="ingest.deliver",
+        commit_point="ingest.commit",
+        commit_every_batch=True,
+        after_commit=ingest.committed,
     )
 
     @service.app.timer(interval=1.0)  # type: ignore[untyped-decorator]

@@ -9,7 +9,8 @@ whole batches to the handler.
 Offsets of these topics are ours to commit, not Faust's (its ack bookkeeping can stop
 committing a partition for good after a rebalance: faust-streaming#318). Per partition the
 channel commits the offset after the last record its handler finished, every `batch_size`
-records or `broker_commit_interval`, before partitions are revoked, and at shutdown. It never
+records or `broker_commit_interval` (or after every batch: `commit_every_batch`, then
+`after_commit`), before partitions are revoked, and at shutdown. It never
 commits past a record the handler did not see: each batch must continue its partitions'
 offsets (streams/kafka/offset_guard.py), as Faust's fetch loop can drop records. A partition
 with no committed offset is read from its beginning (streams/kafka/faust_hooks.py).
@@ -51,6 +52,8 @@ IDLE_WAIT_SECONDS = 10.0
 SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
 # Given the revoked partitions before the batch in hand is awaited: the handler fences them.
 RevokeHandler = Callable[[set[Any]], Awaitable[None]]
+# Given the offsets a commit has just stored, per partition.
+CommitHandler = Callable[[dict[Any, int]], Awaitable[None]]
 
 
 class BatchChannel(Service):
@@ -69,6 +72,9 @@ class BatchChannel(Service):
         on_revoke: RevokeHandler | None = None,
         probe: HoleProbe | None = None,
         loss_point: str | None = None,
+        commit_point: str | None = None,
+        commit_every_batch: bool = False,
+        after_commit: CommitHandler | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,6 +84,8 @@ class BatchChannel(Service):
         self.on_unreadable = on_unreadable
         self.with_skips = with_skips
         self.on_revoke = on_revoke
+        self.commit_every_batch = commit_every_batch
+        self.after_commit = after_commit
 
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
@@ -99,6 +107,8 @@ class BatchChannel(Service):
         self._probe = probe
         # A test's failpoint: records of one partition lost on delivery (failpoints.lost).
         self._loss_point = loss_point if loss_point and failpoints.armed(loss_point) else None
+        # A test's failpoint: a pause with a batch handled and its offsets not yet committed.
+        self._commit_point = commit_point
 
     async def on_start(self) -> None:
         faust_hooks.seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
@@ -153,8 +163,14 @@ class BatchChannel(Service):
         consumer = self.app.consumer
         assigned = consumer.assignment()
         offsets = {tp: o for tp, o in moved.items() if tp in assigned}
-        if offsets and await consumer._commit(offsets):  # Faust's driver: its thread, errors
-            self.committed.update(offsets)
+        if not offsets:
+            return
+        if not await consumer._commit(offsets):  # Faust's driver: its thread, errors
+            self.progress.again(offsets)  # tried again at the next commit, not only on new progress
+            return
+        self.committed.update(offsets)
+        if self.after_commit is not None:
+            await self.after_commit(offsets)
 
     async def _settle(self) -> None:
         """Let the batch in hand finish, then commit what is done.
@@ -234,6 +250,8 @@ class BatchChannel(Service):
             assigned = self.app.consumer.assignment()
             self.progress.done([m for m in batch if m.tp in assigned], left or ())
             self._done_since_commit += len(batch)
+            if self._commit_point is not None:
+                await failpoints.reached(self._commit_point)
             if left:
                 await self._keep(left, assigned, stalled=len(left) == len(batch))
             await self._maybe_commit()
@@ -267,6 +285,14 @@ class BatchChannel(Service):
         """Whether a record of tp is buffered or being handled."""
         return tp in self._in_hand or any(m.tp == tp for m in self._buffer)
 
+    def committed_offset(self, tp: Any) -> int | None:
+        """The offset committed for tp: by this worker, else the one it started from (None:
+        none known)."""
+        committed = self.committed.get(tp)
+        if committed is None:
+            committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
+        return committed if committed is not None and committed >= 0 else None
+
     def finished_offset(self, tp: Any) -> int | None:
         """The offset after the last record of tp the handler finished, else the committed
         offset this worker started from (None: not known)."""
@@ -290,8 +316,11 @@ class BatchChannel(Service):
         # Every batch_size records, as Faust's commit_every did, besides the interval: after a
         # crash, ingest sends again what it had not committed, and counting's dedupe memory
         # must still hold those ids (it keeps dedupe_hours of event time, which a fast replay
-        # crosses in seconds).
+        # crosses in seconds). Ingest commits every batch: its watermarks wait for the commit
+        # (streams/ingest/watermarks.py).
         due = self._done_since_commit >= self.batch_size
+        if self.commit_every_batch and self._done_since_commit:
+            due = True
         if due or time.monotonic() - self._committed_at >= self.commit_interval:
             await self.commit()
 

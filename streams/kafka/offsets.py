@@ -39,6 +39,10 @@ class Progress:
         self._dirty.clear()
         return moved
 
+    def again(self, offsets: dict[Any, int]) -> None:
+        """A commit of these offsets failed: they are taken again next time."""
+        self._dirty.update(tp for tp, o in offsets.items() if self._next.get(tp) == o)
+
     def forget(self, tps: Iterable[Any]) -> None:
         """Partitions that left: a later owner (maybe us again) starts from what Kafka has."""
         for tp in tps:

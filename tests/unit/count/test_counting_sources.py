@@ -145,13 +145,45 @@ def test_watermark_records_round_trip_and_are_told_from_events() -> None:
 
 def test_ingest_announces_what_moved_and_repeats_idleness() -> None:
     p = SourceProgress(repeat_idle_s=10)
-    p.forward(0, T0)
+    p.forward(0, T0, next_offset=10)
+    assert p.committed(0, 10)
     assert p.due(0, idle=False, now_s=0)
     p.announced(0, 6, idle=False, now_s=0)
     assert not p.due(0, idle=False, now_s=1)  # nothing moved
-    p.forward(0, T0 - 1)  # an older event does not move it either
+    p.forward(0, T0 - 1, next_offset=20)  # an older event does not move it either
+    assert not p.committed(0, 20)
     assert not p.due(0, idle=False, now_s=1)
     assert p.due(0, idle=True, now_s=2)  # became idle
     p.announced(0, 6, idle=True, now_s=2)
     assert not p.due(0, idle=True, now_s=5)
     assert p.due(0, idle=True, now_s=12)  # repeated for a counter restored meanwhile
+
+
+def test_a_batch_is_announced_only_once_its_offsets_are_committed() -> None:
+    """After a crash ingest sends again what it had not committed: a watermark over those
+    records could move counting's clock, and its dedupe memory, past their second copy."""
+    p = SourceProgress()
+    p.forward(0, T0, next_offset=100)
+    p.forward(0, T0 + 3_600_000, next_offset=250)
+    p.forward(1, T0 + 7_200_000, next_offset=40)
+    assert p.forwarded == {}  # forwarded, nothing committed: nothing to announce
+    assert p.announced(0, 2, idle=False, now_s=0).event_ms == 0
+    assert not p.committed(0, 99)  # short of the first batch's end
+    assert p.committed(0, 180) and p.forwarded == {0: T0}  # the first batch only
+    assert not p.committed(0, 180)  # told twice: nothing moved
+    assert p.committed(0, 250) and p.forwarded == {0: T0 + 3_600_000}
+    assert p.committed(1, 40) and p.forwarded[1] == T0 + 7_200_000
+
+
+def test_a_source_is_announced_active_before_it_forwards_again() -> None:
+    """Idle, a source does not hold counting's clock back; records forwarded from it and not
+    yet committed must: they come again if this worker dies."""
+    p = SourceProgress()
+    assert p.resuming(0)  # never announced by this worker: another may have called it idle
+    p.announced(0, 2, idle=False, now_s=0)
+    assert not p.resuming(0)
+    p.announced(0, 2, idle=True, now_s=1)
+    assert p.resuming(0)
+    p.announced(0, 2, idle=False, now_s=2)
+    p.revoked(0)  # another worker reads it now, and may call it idle
+    assert p.resuming(0)

@@ -146,3 +146,17 @@ async def test_the_first_idle_commit_before_the_consumer_started_is_harmless() -
     ch = channel(_NotStarted())  # type: ignore[arg-type]
     await ch._maybe_commit()
     assert ch.committed == {}
+
+
+def test_a_failed_commit_is_taken_again() -> None:
+    """Without a retry, a partition that receives nothing more would stay uncommitted, and
+    ingest would never call it idle (its watermarks wait for the commit)."""
+    p = Progress()
+    p.done(msgs("a", 1, 2) + msgs("b", 7))
+    moved = p.take()
+    p.again(moved)
+    assert p.take() == {"a": 3, "b": 8}
+    p.done(msgs("a", 3))
+    stale = {"a": 3}  # a commit of "a" that failed after "a" moved on
+    p.again(stale)
+    assert p.take() == {"a": 4}  # the newer offset, once
