@@ -88,7 +88,12 @@ class Ingest:
             for tp, offset in offsets.items()
             if tp.topic == topic and self.progress.committed(tp.partition, offset)
         }
-        if moved and not self.service.app.should_stop:  # stopping: the producer may be gone
+        # Not while stopping (the producer may be gone), nor in a rebalance: the commit before a
+        # revocation would announce a partition leaving this worker, which must then announce
+        # it active again if it comes back (`revoked`). What moved is announced with the next
+        # move or as idle.
+        app = self.service.app
+        if moved and not app.should_stop and not app.rebalancing:
             await self._announce(moved, idle=False, now=time.monotonic())
 
     async def revoked(self, tps: set[Any]) -> None:
