@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from functools import partial
+from typing import Any
 
 from aiokafka import codec
 
@@ -30,7 +31,7 @@ def use_lz4_level(level: int) -> list[str]:
     applied = []
     for name in BUILDERS:
         try:
-            module = importlib.import_module(name)
+            module: Any = importlib.import_module(name)
         except ImportError:  # aiokafka built without its C extensions
             continue
         if hasattr(module, "lz4_encode"):
