@@ -65,8 +65,8 @@ class Settings(BaseSettings):
         1,
         ge=0,
         le=16,
-        description="lz4 level of the service's producers (aiokafka's own is 9): level 1 costs "
-        "about a tenth of the CPU for about 30% more bytes.",
+        description="lz4 level of the service's producers (aiokafka's own is 9): level 1 "
+        "compresses a batch in about a tenth of the time, for 17-30% more bytes.",
     )
     batch_seconds: float = Field(0.2, gt=0, le=10)
 
