@@ -7,6 +7,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.util import calc_crc32c
 
 # Byte positions in a v2 batch header (Kafka's DefaultRecordBatch): the CRC covers everything
@@ -17,6 +18,23 @@ _ATTRIBUTES_AT = 21
 _LAST_OFFSET_DELTA_AT = 23
 _HEADER_SIZE = 61
 _CODEC_MASK = 0x07
+
+
+def build_batch(values: list[bytes], codec: int, key: bytes | None = None) -> bytearray:
+    """One v2 batch of values at offsets 0.. (codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd),
+    built by aiokafka's own builder, the one its producer uses."""
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=codec,
+        is_transactional=0,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=max(1 << 20, 2 * sum(len(v) for v in values)),
+    )
+    for offset, value in enumerate(values):
+        builder.append(offset, timestamp=1_700_000_000_000, key=key, value=value, headers=[])
+    return bytearray(builder.build())
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 
 from streams.kafka.lz4_level import use_lz4_level
+from tests.record_batches import build_batch
 
 LZ4 = 3  # the codec id in a record batch's attributes
 
@@ -21,18 +21,7 @@ VALUES = [
 
 
 def batch() -> bytes:
-    builder = DefaultRecordBatchBuilder(
-        magic=2,
-        compression_type=LZ4,
-        is_transactional=0,
-        producer_id=-1,
-        producer_epoch=-1,
-        base_sequence=-1,
-        batch_size=10_000_000,
-    )
-    for offset, value in enumerate(VALUES):
-        builder.append(offset, timestamp=None, key=None, value=value, headers=[])
-    return bytes(builder.build())
+    return bytes(build_batch(VALUES, LZ4))
 
 
 @pytest.fixture

@@ -8,31 +8,18 @@ from typing import Any
 import pytest
 from aiokafka.consumer.fetcher import FetchResult, PartitionRecords
 from aiokafka.consumer.subscription_state import SubscriptionState
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
 
 from streams.kafka import unreadable
-from tests.record_batches import batches, break_crc, set_unknown_codec
+from tests.record_batches import batches, break_crc, build_batch, set_unknown_codec
 
 TP = TopicPartition("events", 0)
 CLAIMED = TopicPartition("claimed-by-a-channel", 0)
 
 
 def batch(base: int, n: int, codec: int = 3) -> bytes:
-    builder = DefaultRecordBatchBuilder(
-        magic=2,
-        compression_type=codec,
-        is_transactional=0,
-        producer_id=-1,
-        producer_epoch=-1,
-        base_sequence=-1,
-        batch_size=1 << 20,
-    )
-    for i in range(n):
-        builder.append(i, timestamp=1_700_000_000_000, key=b"k", value=b"v%d" % (base + i),
-                       headers=[])  # fmt: skip
-    data = bytearray(builder.build())
+    data = build_batch([b"v%d" % (base + i) for i in range(n)], codec, key=b"k")
     data[0:8] = base.to_bytes(8, "big")  # the base offset, as the broker assigns it
     return bytes(data)
 
