@@ -9,7 +9,10 @@ once each. With the variable unset (always, in production) `reached` returns at 
 
 A loss point (`ingest.deliver`) is not a pause: once armed, the next `LOSS_COUNT` records of
 one partition from offset `LOSS_FROM` on are dropped on their first delivery to a batch
-channel, as Faust's fetch loop can drop records (streams/kafka/continuity.py).
+channel, as Faust's fetch loop can drop records (streams/kafka/continuity.py). Likewise
+`fetch.changelog`: the records of the first fetch that returns a table's changelog records are
+withheld from Faust, as its `getmany` drops records during a rebalance
+(streams/kafka/fetch_again.py must fetch them again).
 
 The points: `ingest.write` (a validated batch, before it is written to the keyed topic),
 `ingest.commit` (a batch written to the keyed topic, its input offsets not yet committed),
@@ -61,6 +64,15 @@ _losses: dict[str, tuple[Any, int, set[int]]] = {}  # point -> (partition, first
 
 def armed(name: str) -> bool:
     return name in _armed
+
+
+def fire(name: str, what: str) -> bool:
+    """Whether an armed one-shot point fires now (then it is disarmed)."""
+    if name not in _armed:
+        return False
+    _armed.discard(name)
+    logger.warning("failpoint %s: %s", name, what)
+    return True
 
 
 def lost(name: str, tp: Any, offset: int) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 from mode import Service
 
 from streams import failpoints
-from streams.kafka import faust_hooks, unreadable
+from streams.kafka import faust_hooks, fetch_again, unreadable
 from streams.kafka.hole_probe import HoleProbe
 from streams.kafka.offset_guard import OffsetGuard
 from streams.kafka.offsets import Progress
@@ -113,6 +113,8 @@ class BatchChannel(Service):
     async def on_start(self) -> None:
         faust_hooks.seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
         faust_hooks.deliver_everything_fetched(self.app.consumer, set(self.topic.topics))
+        # Not only for the channels' partitions: the table's changelog needs it most.
+        fetch_again.install(self.app.consumer)
 
     def install(self) -> None:
         """Subscribe the topic and route its partitions' records to this channel."""
