@@ -82,6 +82,7 @@ def install(consumer: Any) -> None:
     fetch_records = thread._fetch_records
     getmany = consumer.getmany
     fetched: Fetched = {}
+    withholding = failpoints.armed(WITHHOLD_POINT)  # a test's; once
 
     async def fetch_and_note(aio_consumer: Any, *args: Any, **kwargs: Any) -> Any:
         records = await fetch_records(aio_consumer, *args, **kwargs)
@@ -92,19 +93,25 @@ def install(consumer: Any) -> None:
         return records
 
     async def getmany_fetching_again(timeout: float) -> AsyncIterator[Any]:  # noqa: ASYNC109 (Faust's signature)
+        nonlocal withholding
         fetched.clear()
         yielded: dict[Any, int] = {}
         withheld = None  # a test's failpoint: a changelog's records dropped, as Faust does
         async for tp, message in getmany(timeout):
-            if tp == withheld or (
-                withheld is None
-                and tp.topic in consumer.app.tables.changelog_topics
-                and failpoints.fire(WITHHOLD_POINT, f"withholding the records fetched of {tp}")
+            if withholding and (
+                tp == withheld
+                or (
+                    withheld is None
+                    and tp.topic in consumer.app.tables.changelog_topics
+                    and failpoints.fire(WITHHOLD_POINT, f"withholding the records fetched of {tp}")
+                )
             ):
                 withheld = tp
                 continue
             yielded[tp] = message.offset
             yield tp, message
+        if withheld is not None:
+            withholding = False
         first = left_over(fetched, yielded)
         if not first:
             return
