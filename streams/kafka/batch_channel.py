@@ -3,8 +3,9 @@
 Faust turns every record into an Event and moves it through a queue and a stream iterator:
 about 150 µs a record (docs/benchmarks.md). For our raw-bytes topics we keep everything else
 Faust does (group, assignment, table recovery, rebalancing, flow control) and replace only
-the delivery: a per-partition callback appends the message to a buffer, and one task hands
-whole batches to the handler.
+the delivery: a fetch's records of our topics come to the channel in one call
+(streams/kafka/fetch_again.py, `deliver_in_bulk`; Faust's per-record callback stays for any
+that reach its loop), they wait in a buffer, and one task hands whole batches to the handler.
 
 Offsets of these topics are ours to commit, not Faust's (its ack bookkeeping can stop
 committing a partition for good after a rebalance: faust-streaming#318). Per partition the
@@ -33,15 +34,13 @@ from mode import Service
 
 from streams import failpoints
 from streams.kafka import faust_hooks, fetch_again, unreadable
+from streams.kafka.channel_buffer import ChannelBuffer
 from streams.kafka.hole_probe import HoleProbe
 from streams.kafka.offset_guard import OffsetGuard
 from streams.kafka.offsets import Progress
 from streams.kafka.unreadable import SkippedBatch, is_skipped
 
 logger = logging.getLogger(__name__)
-
-# Bytes of values a channel buffers before it stops the fetcher (and cuts a batch there).
-MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 
 # The handler returns the records it left unprocessed (not acknowledged), or None.
 Handler = Callable[[list[Any]], Awaitable[list[Any] | None]]
@@ -89,12 +88,7 @@ class BatchChannel(Service):
 
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
-        self.max_buffered = batch_size * 4
-        self._buffer: list[Any] = []
-        self._buffered_bytes = 0
-        self._ready = asyncio.Event()
-        self._space = asyncio.Event()
-        self._space.set()
+        self.buffer = ChannelBuffer(batch_size)
         self._idle = asyncio.Event()
         self._idle.set()
         self._in_hand: set[Any] = set()  # partitions of the batch being handled
@@ -113,8 +107,9 @@ class BatchChannel(Service):
     async def on_start(self) -> None:
         faust_hooks.seek_uncommitted_to_beginning(self.app.consumer, set(self.topic.topics))
         faust_hooks.deliver_everything_fetched(self.app.consumer, set(self.topic.topics))
-        # Not only for the channels' partitions: the table's changelog needs it most.
-        fetch_again.install(self.app.consumer)
+        # Records Faust drops are fetched again (the table's changelog needs it most), and this
+        # channel's records come to it a fetch at a time, not through Faust's per-record loop.
+        fetch_again.deliver_in_bulk(self.app.consumer, set(self.topic.topics), self._deliver_all)
 
     def install(self) -> None:
         """Subscribe the topic and route its partitions' records to this channel."""
@@ -129,28 +124,48 @@ class BatchChannel(Service):
         faust_hooks.route_to(app, set(self.topic.topics), self._deliver)
 
     async def _deliver(self, message: Any) -> None:
+        """One record, from Faust's fetch loop (a record the bulk path did not take)."""
         await self.app.flow_control.acquire()
+        if self._buffered(message):
+            await self.buffer.space.wait()  # back-pressure on the fetcher
+
+    async def _deliver_all(self, messages: list[Any]) -> list[Any]:
+        """A fetch's records of this channel, in order; returns those not taken because
+        Faust's flow stopped (a rebalance) meanwhile: they are fetched again."""
+        consumer = self.app.consumer
+        for i, message in enumerate(messages):
+            if not (consumer.flow_active and self.app.flow_control.is_active()):
+                return messages[i:]
+            if self._buffered(message) and not await self._space_or_stop(consumer):
+                return messages[i + 1 :]
+        return []
+
+    def _buffered(self, message: Any) -> bool:
+        """Buffer one record; whether the buffer is full (the fetcher must wait for space)."""
         if self._loss_point and failpoints.lost(self._loss_point, message.tp, message.offset):
-            return
+            return False
         if message.value is None:
             marker = unreadable.marker_of(message)
             if marker is not None:
                 message = SkippedBatch(message.tp, marker[0], message.offset, marker[1])
-        self._buffer.append(message)
-        self._buffered_bytes += len(message.value or b"")
-        full = self._buffered_bytes >= MAX_BUFFERED_BYTES
-        if full or len(self._buffer) >= self.batch_size:
-            self._ready.set()
-        if full or len(self._buffer) >= self.max_buffered:
-            self._space.clear()
-            await self._space.wait()  # back-pressure on the fetcher, as Faust's queues do
+        return self.buffer.add(message)
+
+    async def _space_or_stop(self, consumer: Any) -> bool:
+        """Wait for buffer space; False if Faust's flow stopped first (as its loop gives up a
+        record whose delivery waits when flow stops)."""
+        space = asyncio.ensure_future(self.buffer.space.wait())
+        stop = asyncio.ensure_future(consumer.suspend_flow.wait())
+        try:
+            await asyncio.wait({space, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            space.cancel()
+            stop.cancel()
+        return self.buffer.space.is_set()
 
     def revoke(self, tps: set[Any]) -> None:
         """Forget buffered records of revoked partitions; the next owner fetches them again."""
         if tps:
-            self._buffer = [m for m in self._buffer if m.tp not in tps]
-            self._buffered_bytes = sum(len(m.value or b"") for m in self._buffer)
-            self._space.set()
+            self.buffer.drop(tps)
             self.progress.forget(tps)
             self.guard.forget(tps)
             for tp in tps:
@@ -210,23 +225,22 @@ class BatchChannel(Service):
         # The app stops its producer before this service: once it is stopping (after _settle
         # has let the batch in hand finish), no new batch is started; it is fetched again.
         while not self.should_stop and not self.app.should_stop:
-            if not self._buffer:
-                self._ready.clear()
+            buffer = self.buffer
+            if not buffer.records:
+                buffer.ready.clear()
                 try:
-                    await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
+                    await asyncio.wait_for(buffer.ready.wait(), timeout=self.batch_seconds)
                 except TimeoutError:
                     await self._maybe_commit()
                     continue
-            elif len(self._buffer) < self.batch_size and self._buffered_bytes < MAX_BUFFERED_BYTES:
+            elif not buffer.has_batch():
                 # A partial batch: give it a moment to fill, never longer than batch_seconds.
-                self._ready.clear()
+                buffer.ready.clear()
                 try:
-                    await asyncio.wait_for(self._ready.wait(), timeout=self.batch_seconds)
+                    await asyncio.wait_for(buffer.ready.wait(), timeout=self.batch_seconds)
                 except TimeoutError:
                     pass
-            batch, self._buffer = self._buffer, []
-            self._buffered_bytes = 0
-            self._space.set()
+            batch = buffer.take()
             if not batch:
                 continue
             assigned = self.app.consumer.assignment()
@@ -265,8 +279,7 @@ class BatchChannel(Service):
         kept = [m for m in left if m.tp in assigned]
         if not kept:
             return
-        self._buffer[:0] = kept
-        self._buffered_bytes += sum(len(m.value or b"") for m in kept)
+        self.buffer.put_back(kept)
         if stalled:
             # Nothing moved (a fenced partition, a gap being fetched again): do not spin.
             await asyncio.sleep(min(self.batch_seconds, 0.2))
@@ -278,14 +291,12 @@ class BatchChannel(Service):
         batch = await self.guard.continuous(batch, expected)
         again = self.guard.refetched
         if again:
-            self._buffer = [m for m in self._buffer if m.tp not in again]
-            self._buffered_bytes = sum(len(m.value or b"") for m in self._buffer)
-            self._space.set()
+            self.buffer.drop(again)
         return batch
 
     def holds(self, tp: Any) -> bool:
         """Whether a record of tp is buffered or being handled."""
-        return tp in self._in_hand or any(m.tp == tp for m in self._buffer)
+        return tp in self._in_hand or self.buffer.holds(tp)
 
     def committed_offset(self, tp: Any) -> int | None:
         """The offset committed for tp: by this worker, else the one it started from (None:

@@ -1,4 +1,5 @@
-"""Records that aiokafka handed to Faust's fetch loop, and Faust then dropped, are fetched again.
+"""Our wrapper of Faust's fetch: records it dropped are fetched again, and the batch channels'
+records go to them a fetch at a time.
 
 Faust's fetch loop asks aiokafka (in the consumer's thread) for the records of its active
 partitions and passes the live set, which a rebalance empties while the request waits for
@@ -17,12 +18,17 @@ consumer's thread), and after Faust's `getmany` has yielded what it kept, it see
 partition with records left over back to the first of them, if nothing has moved the
 partition since (a seek by recovery or by `perform_seek` wins). The choice is pure:
 `left_over`.
+
+The batch channels' topics (`deliver_in_bulk`) are not yielded to Faust's loop at all: it
+awaits a callback per record inside `wait_first`, four tasks a record, 16% of the worker's CPU
+under the bench (docs/benchmarks.md). Their records go to the channel in one call per fetch;
+what it does not take because flow stopped meanwhile counts as dropped and is fetched again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from streams import failpoints
@@ -35,6 +41,10 @@ WITHHOLD_POINT = "fetch.changelog"
 # right after it (its state object too: a rebalance replaces it, so a new assignment that
 # happens to stand at the same offset is not taken for the same one).
 Fetched = dict[Any, tuple[list[int], Any, int]]
+
+# Takes a fetch's records of its topics, in order; returns those it did not take (Faust's flow
+# stopped meanwhile), which count as dropped: they are fetched again.
+BulkDelivery = Callable[[list[Any]], Awaitable[list[Any]]]
 
 
 def left_over(fetched: Fetched, yielded: Mapping[Any, int]) -> dict[Any, int]:
@@ -72,6 +82,14 @@ async def seek_back(
     return moved_back
 
 
+def deliver_in_bulk(consumer: Any, topics: set[str], deliver: BulkDelivery) -> None:
+    """Hand these topics' records to `deliver`, a fetch at a time, instead of yielding them to
+    Faust's fetch loop (which awaits a callback per record, with a task for each of its waits:
+    16% of the worker's CPU under the bench). Installs the wrapper."""
+    install(consumer)
+    consumer._bulk_deliveries.update(dict.fromkeys(topics, deliver))
+
+
 def install(consumer: Any) -> None:
     """Wrap the Faust consumer's fetch and getmany; before its fetch loop starts (it binds them
     then). Installing twice is a no-op."""
@@ -83,6 +101,8 @@ def install(consumer: Any) -> None:
     getmany = consumer.getmany
     fetched: Fetched = {}
     withholding = failpoints.armed(WITHHOLD_POINT)  # a test's; once
+    bulk: dict[str, BulkDelivery] = {}
+    consumer._bulk_deliveries = bulk
 
     async def fetch_and_note(aio_consumer: Any, *args: Any, **kwargs: Any) -> Any:
         records = await fetch_records(aio_consumer, *args, **kwargs)
@@ -97,6 +117,7 @@ def install(consumer: Any) -> None:
         fetched.clear()
         yielded: dict[Any, int] = {}
         withheld = None  # a test's failpoint: a changelog's records dropped, as Faust does
+        pending: dict[BulkDelivery, list[Any]] = {}
         async for tp, message in getmany(timeout):
             if withholding and (
                 tp == withheld
@@ -109,9 +130,16 @@ def install(consumer: Any) -> None:
                 withheld = tp
                 continue
             yielded[tp] = message.offset
-            yield tp, message
+            deliver = bulk.get(tp.topic)
+            if deliver is None:
+                yield tp, message
+            else:
+                pending.setdefault(deliver, []).append(message)
         if withheld is not None:
             withholding = False
+        for deliver, messages in pending.items():
+            for m in await deliver(messages):  # not taken (flow stopped): a suffix per partition
+                yielded[m.tp] = min(yielded[m.tp], m.offset - 1)
         first = left_over(fetched, yielded)
         if not first:
             return

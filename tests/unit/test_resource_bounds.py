@@ -8,7 +8,7 @@ import random
 from streams.count.counter import PartitionCounter
 from streams.count.model import CountedEvent, CounterConfig
 from streams.count.windows import DAY_MS, HOUR_MS, MINUTE_MS
-from streams.kafka.batch_channel import MAX_BUFFERED_BYTES
+from streams.kafka.channel_buffer import MAX_BUFFERED_BYTES
 from streams.kafka.topics import (
     MAX_DEAD_LETTER_BYTES,
     MAX_INPUT_BYTES,
