@@ -10,7 +10,6 @@ must still finish, with all the state (the dedupe memory proves it).
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ import pytest
 from streams.count.windows import HOUR_MS, MINUTE_MS, to_rfc3339
 from streams.kafka.admin import ensure_topics
 from streams.kafka.fetch_again import WITHHOLD_POINT
+from tests.integration.test_dedupe_restart import BUCKET, CROSSING, T0
+from tests.integration.test_dedupe_restart import event as crossing_event
 from tests.support import (
     WorkerProcess,
     latest_counts,
@@ -29,21 +30,9 @@ from tests.support import (
 
 pytestmark = pytest.mark.integration
 
-CROSSING = "vaalimaa"
-T0 = 1_663_754_520_000  # 2022-09-21T10:02:00Z, in the bucket starting 10:00
-BUCKET = to_rfc3339(T0 - T0 % (5 * MINUTE_MS))
-
 
 def event(event_id: str, t_ms: int, travellers: int) -> tuple[bytes, bytes]:
-    value = {
-        "event_id": event_id,
-        "crossing_id": CROSSING,
-        "occurred_at": to_rfc3339(t_ms),
-        "from_country": "RU",
-        "to_country": "FI",
-        "travellers": travellers,
-    }
-    return CROSSING.encode(), json.dumps(value).encode()
+    return CROSSING.encode(), crossing_event(event_id, t_ms, travellers)
 
 
 def test_changelog_records_dropped_on_fetch_are_fetched_again(service_env, tmp_path: Path) -> None:
