@@ -4,11 +4,11 @@
 #   deploy/local/kafka.sh fetch | up | down | status | logs | tool CLASS ARGS...
 #   deploy/local/kafka.sh up-secure | down-secure | status-secure | logs-secure | path-secure
 #
-# Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
+# Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT + 1),
 # KAFKA_HOME_DIR (<repo>/.kafka: jars and data, git-ignored), KAFKA_HEAP (512m),
 # KAFKA_START_TIMEOUT (90 seconds).
 # The *-secure commands run a second broker with a SASL_SSL listener (SCRAM-SHA-512 and PLAIN,
-# TLS with a throw-away CA) on KAFKA_SECURE_PORT (9094) / KAFKA_SECURE_CONTROLLER_PORT (9095);
+# TLS with a throw-away CA) on KAFKA_SECURE_PORT (9094) / KAFKA_SECURE_CONTROLLER_PORT (its port + 1);
 # see deploy/local/secure.sh.
 set -euo pipefail
 
@@ -19,7 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 port=${KAFKA_PORT:-9092}
-cport=${KAFKA_CONTROLLER_PORT:-9093}
+cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
 home=${KAFKA_HOME_DIR:-$repo/.kafka}
 libs=$home/$version/libs
 node=$home/node-$port
@@ -28,7 +28,7 @@ pidfile=$node/kafka.pid
 template=$here/server.properties.in
 if [ "$secure" = 1 ]; then
   port=${KAFKA_SECURE_PORT:-9094}
-  cport=${KAFKA_SECURE_CONTROLLER_PORT:-9095}
+  cport=${KAFKA_SECURE_CONTROLLER_PORT:-$((port + 1))}
   node=$home/node-secure-$port
   data=$node/data
   pidfile=$node/kafka.pid
