@@ -197,7 +197,7 @@ def consumer_lag(service: Any) -> dict[tuple[str, int], int]:
         return {}
     inputs = {service.settings.events_topic, service.keyed_topic_name, service.border_topic_name}
     out: dict[tuple[str, int], int] = {}
-    committed_by_us = {tp: o for ch in service.channels for tp, o in ch.committed.items()}
+    committed_by_us = {tp: o for ch in service.channels for tp, o in ch.commits.committed.items()}
     try:
         assigned = consumer.assignment()
     except Exception:  # not started yet

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -34,6 +35,7 @@ def to_datetime(t_ms: int) -> datetime:
     return datetime.fromtimestamp(t_ms / 1000, tz=UTC)
 
 
+@lru_cache(maxsize=4096)  # bucket bounds: every direction's records name the same few
 def to_rfc3339(t_ms: int) -> str:
     """Compact RFC 3339 UTC with 'Z', seconds precision unless milliseconds are set."""
     seconds, ms = divmod(t_ms, 1000)

@@ -118,8 +118,8 @@ class Ingest:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            committed = channel.committed_offset(tp)
-            finished = channel.finished_offset(tp)
+            committed = channel.commits.committed_offset(tp)
+            finished = channel.commits.finished_offset(tp)
             if finished is not None and (committed is None or finished > committed):
                 continue  # forwarded, not committed yet
             start = 0 if committed is None else committed  # none: read from the beginning

@@ -11,10 +11,10 @@ Offsets of these topics are ours to commit, not Faust's (its ack bookkeeping can
 committing a partition for good after a rebalance: faust-streaming#318). Per partition the
 channel commits the offset after the last record its handler finished, every `batch_size`
 records or `broker_commit_interval` (or after every batch: `commit_every_batch`, then
-`after_commit`), before partitions are revoked, and at shutdown. It never
-commits past a record the handler did not see: each batch must continue its partitions'
-offsets (streams/kafka/offset_guard.py), as Faust's fetch loop can drop records. A partition
-with no committed offset is read from its beginning (streams/kafka/faust_hooks.py).
+`after_commit`; streams/kafka/channel_commits.py), before partitions are revoked, and at
+shutdown. It never commits past a record the handler did not see: each batch must continue its
+partitions' offsets (streams/kafka/offset_guard.py), as Faust's fetch loop can drop records. A
+partition with no committed offset is read from its beginning (streams/kafka/faust_hooks.py).
 
 An undecodable record batch reaches the channel as a marker (streams/kafka/unreadable.py): a
 `SkippedBatch`, passed to `on_unreadable` (which dead-letters it) and committed past like any
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,9 +34,9 @@ from mode import Service
 from streams import failpoints
 from streams.kafka import faust_hooks, fetch_again, unreadable
 from streams.kafka.channel_buffer import ChannelBuffer
+from streams.kafka.channel_commits import ChannelCommits, CommitHandler
 from streams.kafka.hole_probe import HoleProbe
 from streams.kafka.offset_guard import OffsetGuard
-from streams.kafka.offsets import Progress
 from streams.kafka.unreadable import SkippedBatch, is_skipped
 
 logger = logging.getLogger(__name__)
@@ -51,8 +50,6 @@ IDLE_WAIT_SECONDS = 10.0
 SkipHandler = Callable[[list[SkippedBatch]], Awaitable[None]]
 # Given the revoked partitions before the batch in hand is awaited: the handler fences them.
 RevokeHandler = Callable[[set[Any]], Awaitable[None]]
-# Given the offsets a commit has just stored, per partition.
-CommitHandler = Callable[[dict[Any, int]], Awaitable[None]]
 
 
 class BatchChannel(Service):
@@ -83,8 +80,6 @@ class BatchChannel(Service):
         self.on_unreadable = on_unreadable
         self.with_skips = with_skips
         self.on_revoke = on_revoke
-        self.commit_every_batch = commit_every_batch
-        self.after_commit = after_commit
 
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
@@ -92,11 +87,9 @@ class BatchChannel(Service):
         self._idle = asyncio.Event()
         self._idle.set()
         self._in_hand: set[Any] = set()  # partitions of the batch being handled
-        self.progress = Progress()
-        self.committed: dict[Any, int] = {}  # what this worker committed, per partition it holds
-        self.commit_interval = float(app.conf.broker_commit_interval)
-        self._committed_at = float("-inf")  # the first progress is committed at once
-        self._done_since_commit = 0
+        self.commits = ChannelCommits(
+            app, batch_size, every_batch=commit_every_batch, after_commit=after_commit
+        )
         self.guard = OffsetGuard(lambda: app.consumer, probe)
         self._probe = probe
         # A test's failpoint: records of one partition lost on delivery (failpoints.lost).
@@ -166,28 +159,8 @@ class BatchChannel(Service):
         """Forget buffered records of revoked partitions; the next owner fetches them again."""
         if tps:
             self.buffer.drop(tps)
-            self.progress.forget(tps)
+            self.commits.forget(tps)
             self.guard.forget(tps)
-            for tp in tps:
-                self.committed.pop(tp, None)
-
-    async def commit(self) -> None:
-        """Commit the offsets that moved, for the partitions this worker still holds."""
-        self._committed_at = time.monotonic()
-        self._done_since_commit = 0
-        if not (moved := self.progress.take()):
-            return  # nothing moved (before the consumer thread has started, nothing can)
-        consumer = self.app.consumer
-        assigned = consumer.assignment()
-        offsets = {tp: o for tp, o in moved.items() if tp in assigned}
-        if not offsets:
-            return
-        if not await consumer._commit(offsets):  # Faust's driver: its thread, errors
-            self.progress.again(offsets)  # tried again at the next commit, not only on new progress
-            return
-        self.committed.update(offsets)
-        if self.after_commit is not None:
-            await self.after_commit(offsets)
 
     async def _settle(self) -> None:
         """Let the batch in hand finish, then commit what is done.
@@ -202,7 +175,7 @@ class BatchChannel(Service):
                 break
             except TimeoutError:
                 logger.warning("%s: waiting for the batch in hand before revoking", self.label)
-        await self.commit()
+        await self.commits.commit()
 
     async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
         mine = {tp for tp in revoked if tp.topic in self.topic.topics}
@@ -210,10 +183,8 @@ class BatchChannel(Service):
             if self.on_revoke is not None:
                 await self.on_revoke(mine)
             await self._settle()
-            self.progress.forget(mine)
+            self.commits.forget(mine)
             self.guard.forget(mine)
-            for tp in mine:
-                self.committed.pop(tp, None)
 
     async def _on_shutdown(self, sender: Any, **_: Any) -> None:
         await self._settle()
@@ -231,7 +202,7 @@ class BatchChannel(Service):
                 try:
                     await asyncio.wait_for(buffer.ready.wait(), timeout=self.batch_seconds)
                 except TimeoutError:
-                    await self._maybe_commit()
+                    await self.commits.maybe_commit()
                     continue
             elif not buffer.has_batch():
                 # A partial batch: give it a moment to fill, never longer than batch_seconds.
@@ -246,7 +217,7 @@ class BatchChannel(Service):
             assigned = self.app.consumer.assignment()
             batch = await self._continuous([m for m in batch if m.tp in assigned])
             if not batch:
-                await self._maybe_commit()
+                await self.commits.maybe_commit()
                 continue
             self._idle.clear()
             self._in_hand = {m.tp for m in batch}
@@ -264,13 +235,12 @@ class BatchChannel(Service):
                 self._idle.set()
             # A partition revoked meanwhile is another worker's now: not ours to commit.
             assigned = self.app.consumer.assignment()
-            self.progress.done([m for m in batch if m.tp in assigned], left or ())
-            self._done_since_commit += len(batch)
+            self.commits.finished([m for m in batch if m.tp in assigned], left or ())
             if self._commit_point is not None:
                 await failpoints.reached(self._commit_point)
             if left:
                 await self._keep(left, assigned, stalled=len(left) == len(batch))
-            await self._maybe_commit()
+            await self.commits.maybe_commit()
 
     async def _keep(self, left: list[Any], assigned: set[Any], *, stalled: bool) -> None:
         """Offer the records the handler left again, ahead of newer ones (not fetched again:
@@ -287,7 +257,7 @@ class BatchChannel(Service):
     async def _continuous(self, batch: list[Any]) -> list[Any]:
         """The records that continue their partitions' offsets (streams/kafka/offset_guard.py);
         buffered records of a partition sought back are dropped: they are fetched again."""
-        expected = {tp: self.finished_offset(tp) for tp in {m.tp for m in batch}}
+        expected = {tp: self.commits.finished_offset(tp) for tp in {m.tp for m in batch}}
         batch = await self.guard.continuous(batch, expected)
         again = self.guard.refetched
         if again:
@@ -298,23 +268,6 @@ class BatchChannel(Service):
         """Whether a record of tp is buffered or being handled."""
         return tp in self._in_hand or self.buffer.holds(tp)
 
-    def committed_offset(self, tp: Any) -> int | None:
-        """The offset committed for tp: by this worker, else the one it started from (None:
-        none known)."""
-        committed = self.committed.get(tp)
-        if committed is None:
-            committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
-        return committed if committed is not None and committed >= 0 else None
-
-    def finished_offset(self, tp: Any) -> int | None:
-        """The offset after the last record of tp the handler finished, else the committed
-        offset this worker started from (None: not known)."""
-        done = self.progress.next_offset(tp)
-        if done is not None:
-            return done
-        committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
-        return committed if committed is not None and committed >= 0 else None
-
     async def _handle(self, batch: list[Any]) -> list[Any] | None:
         skipped = [m for m in batch if is_skipped(m)]
         if not skipped:
@@ -324,18 +277,6 @@ class BatchChannel(Service):
         if not self.with_skips:
             batch = [m for m in batch if not is_skipped(m)]
         return await self.handler(batch) if batch else None
-
-    async def _maybe_commit(self) -> None:
-        # Every batch_size records, as Faust's commit_every did, besides the interval: after a
-        # crash, ingest sends again what it had not committed, and counting's dedupe memory
-        # must still hold those ids (it keeps dedupe_hours of event time, which a fast replay
-        # crosses in seconds). Ingest commits every batch: its watermarks wait for the commit
-        # (streams/ingest/watermarks.py).
-        due = self._done_since_commit >= self.batch_size
-        if self.commit_every_batch and self._done_since_commit:
-            due = True
-        if due or time.monotonic() - self._committed_at >= self.commit_interval:
-            await self.commit()
 
     @property
     def label(self) -> str:

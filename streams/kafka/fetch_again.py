@@ -14,24 +14,28 @@ for offset 0 until the test gave up ("No event received for active tp ... since 
 start").
 
 So, per fetch: the hook notes where each partition returned stands afterwards (in the
-consumer's thread), and after Faust's `getmany` has yielded what it kept, it seeks each
+consumer's thread), and after our `getmany` (Faust's, split by streams/kafka/faust_fetch.py)
+has handed over what it kept, it seeks each
 partition with records left over back to the first of them, if nothing has moved the
 partition since (a seek by recovery or by `perform_seek` wins). The choice is pure:
 `left_over`.
 
 The batch channels' topics (`deliver_in_bulk`) are not yielded to Faust's loop at all: it
 awaits a callback per record inside `wait_first`, four tasks a record, 16% of the worker's CPU
-under the bench (docs/benchmarks.md). Their records go to the channel in one call per fetch;
-what it does not take because flow stopped meanwhile counts as dropped and is fetched again.
+under the bench (docs/benchmarks.md). Their records go to the channel in one call per fetch,
+without a step of an async generator each; what it does not take because flow stopped
+meanwhile counts as dropped and is fetched again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from streams import failpoints
+from streams.kafka import faust_fetch
+from streams.kafka.faust_fetch import BulkDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +45,6 @@ WITHHOLD_POINT = "fetch.changelog"
 # right after it (its state object too: a rebalance replaces it, so a new assignment that
 # happens to stand at the same offset is not taken for the same one).
 Fetched = dict[Any, tuple[list[int], Any, int]]
-
-# Takes a fetch's records of its topics, in order; returns those it did not take (Faust's flow
-# stopped meanwhile), which count as dropped: they are fetched again.
-BulkDelivery = Callable[[list[Any]], Awaitable[list[Any]]]
 
 
 def left_over(fetched: Fetched, yielded: Mapping[Any, int]) -> dict[Any, int]:
@@ -91,14 +91,14 @@ def deliver_in_bulk(consumer: Any, topics: set[str], deliver: BulkDelivery) -> N
 
 
 def install(consumer: Any) -> None:
-    """Wrap the Faust consumer's fetch and getmany; before its fetch loop starts (it binds them
-    then). Installing twice is a no-op."""
+    """Wrap the Faust consumer's fetch and replace its getmany (streams/kafka/faust_fetch.py,
+    Faust's checks kept); before its fetch loop starts (it binds them then). Installing twice
+    is a no-op."""
     if getattr(consumer, "_fetches_again", False):
         return
     consumer._fetches_again = True
     thread = consumer._thread
     fetch_records = thread._fetch_records
-    getmany = consumer.getmany
     fetched: Fetched = {}
     withholding = failpoints.armed(WITHHOLD_POINT)  # a test's; once
     bulk: dict[str, BulkDelivery] = {}
@@ -116,30 +116,36 @@ def install(consumer: Any) -> None:
         nonlocal withholding
         fetched.clear()
         yielded: dict[Any, int] = {}
-        withheld = None  # a test's failpoint: a changelog's records dropped, as Faust does
-        pending: dict[BulkDelivery, list[Any]] = {}
-        async for tp, message in getmany(timeout):
-            if withholding and (
-                tp == withheld
-                or (
-                    withheld is None
-                    and tp.topic in consumer.app.tables.changelog_topics
-                    and failpoints.fire(WITHHOLD_POINT, f"withholding the records fetched of {tp}")
-                )
-            ):
-                withheld = tp
-                continue
-            yielded[tp] = message.offset
-            deliver = bulk.get(tp.topic)
-            if deliver is None:
+        records, active = await consumer._wait_next_records(timeout)
+        generation = consumer.app.consumer_generation_id
+        if records is None or consumer.should_stop:
+            return
+        if not consumer.flow_active:
+            try:  # as Faust's getmany does; what was fetched is left over
+                await consumer.perform_seek()
+            except Exception as exc:
+                logger.warning("exception performing seek when flow not active %r", exc)
+        else:
+            by_delivery, rest = faust_fetch.split_by_delivery(records, bulk)
+            withheld = None  # a test's failpoint: a changelog's records dropped, as Faust does
+            async for tp, message in faust_fetch.one_by_one(consumer, rest, active, generation):
+                if withholding and (
+                    tp == withheld
+                    or (
+                        withheld is None
+                        and tp.topic in consumer.app.tables.changelog_topics
+                        and failpoints.fire(
+                            WITHHOLD_POINT, f"withholding the records fetched of {tp}"
+                        )
+                    )
+                ):
+                    withheld = tp
+                    continue
+                yielded[tp] = message.offset
                 yield tp, message
-            else:
-                pending.setdefault(deliver, []).append(message)
-        if withheld is not None:
-            withholding = False
-        for deliver, messages in pending.items():
-            for m in await deliver(messages):  # not taken (flow stopped): a suffix per partition
-                yielded[m.tp] = min(yielded[m.tp], m.offset - 1)
+            if withheld is not None:
+                withholding = False
+            await faust_fetch.in_bulk(consumer, by_delivery, active, generation, yielded)
         first = left_over(fetched, yielded)
         if not first:
             return

@@ -61,7 +61,7 @@ def test_consumer_lag_is_log_end_minus_committed_for_input_topics_only() -> None
     )
     service = SimpleNamespace(
         app=SimpleNamespace(consumer=consumer),
-        channels=[SimpleNamespace(committed={assigned[4]: 9})],
+        channels=[SimpleNamespace(commits=SimpleNamespace(committed={assigned[4]: 9}))],
         settings=SimpleNamespace(events_topic="b.events"),
         keyed_topic_name="b.events.by-crossing",
         border_topic_name="b.buckets.by-border",

@@ -64,7 +64,7 @@ async def test_waits_for_space_and_goes_on_when_the_batch_is_taken() -> None:
     await asyncio.sleep(0.01)
     assert not delivery.done() and ch.buffer.records == batch[:8]
     taken, ch.buffer.records = ch.buffer.records, []  # what the channel's loop does with a batch
-    ch.buffer.recordsed_bytes = 0
+    ch.buffer.bytes = 0
     ch.buffer.space.set()
     assert await delivery == []
     assert taken + ch.buffer.records == batch

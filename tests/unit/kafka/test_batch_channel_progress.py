@@ -108,26 +108,26 @@ async def test_commits_every_batch_size_records_not_only_by_the_clock() -> None:
     # (hours of event time) must still hold those ids, so the count bounds what is re-sent.
     consumer = _Consumer({"a"})
     ch = channel(consumer)
-    ch.progress.done(msgs("a", 0))
-    ch._done_since_commit = 1
-    await ch._maybe_commit()  # the first progress goes at once
+    ch.commits.progress.done(msgs("a", 0))
+    ch.commits.done_since_commit = 1
+    await ch.commits.maybe_commit()  # the first progress goes at once
     assert consumer.commits == [{"a": 1}]
-    ch.progress.done(msgs("a", 1, 2))
-    ch._done_since_commit = 2
-    await ch._maybe_commit()  # 2 < batch_size, and an hour to the next interval: not yet
+    ch.commits.progress.done(msgs("a", 1, 2))
+    ch.commits.done_since_commit = 2
+    await ch.commits.maybe_commit()  # 2 < batch_size, and an hour to the next interval: not yet
     assert len(consumer.commits) == 1
-    ch.progress.done(msgs("a", 3))
-    ch._done_since_commit = 3
-    await ch._maybe_commit()
+    ch.commits.progress.done(msgs("a", 3))
+    ch.commits.done_since_commit = 3
+    await ch.commits.maybe_commit()
     assert consumer.commits[-1] == {"a": 4}
-    assert ch.committed == {"a": 4}
+    assert ch.commits.committed == {"a": 4}
 
 
 async def test_commits_only_partitions_still_held() -> None:
     consumer = _Consumer({"a"})
     ch = channel(consumer)
-    ch.progress.done(msgs("a", 0) + msgs("b", 5))
-    await ch.commit()
+    ch.commits.progress.done(msgs("a", 0) + msgs("b", 5))
+    await ch.commits.commit()
     assert consumer.commits == [{"a": 1}]
 
 
@@ -144,8 +144,8 @@ async def test_the_first_idle_commit_before_the_consumer_started_is_harmless() -
     # A channel's loop starts before Faust's consumer thread; its first idle timeout commits
     # (the first commit is due at once). It crashed the worker in a soak run under load.
     ch = channel(_NotStarted())  # type: ignore[arg-type]
-    await ch._maybe_commit()
-    assert ch.committed == {}
+    await ch.commits.maybe_commit()
+    assert ch.commits.committed == {}
 
 
 def test_a_failed_commit_is_taken_again() -> None:
