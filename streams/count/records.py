@@ -43,5 +43,6 @@ def encode_report(b: ClosedBucket) -> tuple[bytes, bytes]:
 
 
 def decode_report(value: bytes) -> BucketReport:
-    c, f, t, start, travellers, events, revision = json.loads(value)
+    # str, not bytes: json.loads would first guess the encoding of bytes, in Python
+    c, f, t, start, travellers, events, revision = json.loads(value.decode())
     return BucketReport((c, f, t), start, travellers, events, revision)

@@ -53,6 +53,9 @@ class Outbox:
         self._producer = producer
         self._retry_backoff = retry_backoff
         self._max_backoff = max_backoff
+        # aiokafka's partitioner hashes in Python; a worker writes the same few keys again and
+        # again (its crossings and borders), so each key's partition is kept per partition list.
+        self._chosen = KeyPartitions()
 
     async def write(self, records: list[Record]) -> None:
         pending = records
@@ -69,7 +72,7 @@ class Outbox:
             # Not started or stopped (the worker starting or shutting down), no metadata yet:
             # not a bug in our code, so no stack trace; the input is not acknowledged until sent.
             producer = self._producer._ensure_producer()
-            groups = by_partition(records, await _partitioner(producer, records))
+            groups = by_partition(records, await _partitioner(producer, records, self._chosen))
         except Exception as exc:
             logger.warning("could not queue %d records (%r); will retry", len(records), exc)
             return records
@@ -93,21 +96,50 @@ class Outbox:
         return failed
 
 
-async def _partitioner(producer: Any, records: list[Record]) -> Callable[[Record], int]:
-    """What `send` would choose for a record without a partition, each topic looked up once."""
+class KeyPartitions:
+    """The partition the partitioner chose per (topic, key), for the topic's partition list it
+    chose from; bounded (forgotten all at once when full)."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._chosen: dict[tuple[str, bytes], tuple[tuple[int, ...], int]] = {}
+
+    def get(self, topic: str, key: bytes, every: tuple[int, ...]) -> int | None:
+        hit = self._chosen.get((topic, key))
+        return hit[1] if hit is not None and hit[0] == every else None
+
+    def put(self, topic: str, key: bytes, every: tuple[int, ...], partition: int) -> None:
+        if len(self._chosen) >= self.MAX_KEYS:
+            self._chosen.clear()
+        self._chosen[(topic, key)] = (every, partition)
+
+
+async def _partitioner(
+    producer: Any, records: list[Record], chosen: KeyPartitions
+) -> Callable[[Record], int]:
+    """What `send` would choose for a record without a partition, each topic looked up once;
+    a keyed record's partition depends on its key and the topic's partitions only."""
     topics = {r.topic for r in records if r.partition is None}
-    partitions: dict[str, tuple[list[int], list[int]]] = {}
+    partitions: dict[str, tuple[tuple[int, ...], list[int]]] = {}
     for topic in topics:
         await producer.client._wait_on_metadata(topic)
         metadata = producer.client.cluster
         partitions[topic] = (
-            list(metadata.partitions_for_topic(topic)),
+            tuple(metadata.partitions_for_topic(topic)),
             list(metadata.available_partitions_for_topic(topic)),
         )
 
     def choose(record: Record) -> int:
         every, available = partitions[record.topic]
-        return int(producer._partitioner(record.key, every, available))
+        key = record.key
+        if key is None:  # spread at random over the available partitions
+            return int(producer._partitioner(key, list(every), available))
+        partition = chosen.get(record.topic, key, every)
+        if partition is None:
+            partition = int(producer._partitioner(key, list(every), available))
+            chosen.put(record.topic, key, every, partition)
+        return partition
 
     return choose
 

@@ -22,7 +22,8 @@ class Cluster:
 
 
 class Client:
-    cluster = Cluster()
+    def __init__(self) -> None:
+        self.cluster = Cluster()
 
     async def _wait_on_metadata(self, topic: str) -> None:
         return None
@@ -31,9 +32,8 @@ class Client:
 class AioProducer:
     """aiokafka's batch interface; fails the first `failures` batches at the broker."""
 
-    client = Client()
-
     def __init__(self, failures: int = 0, batch_size: int = 16384) -> None:
+        self.client = Client()
         self.failures = failures
         self.batch_size = batch_size
         self.sent: list[tuple[str, int, list[bytes | None]]] = []
@@ -121,3 +121,25 @@ def test_records_without_a_partition_take_the_partitioners_choice_in_order() -> 
         ("t", 0): [records[1]],
         ("u", 0): [records[2]],
     }
+
+
+def test_a_keys_partition_is_hashed_once_until_the_topic_gains_partitions() -> None:
+    class Counting(AioProducer):
+        hashed = 0
+
+        def _partitioner(self, key: bytes, every: list[int], available: list[int]) -> int:
+            self.hashed += 1
+            return every[len(key) % len(every)]
+
+    aio = Counting()
+    outbox = Outbox(FaustProducer(aio))
+    asyncio.run(outbox.write([Record("t", b"abcd", b"1"), Record("t", b"abcd", b"2")]))
+    asyncio.run(outbox.write([Record("t", b"abcd", b"3")]))
+    assert aio.hashed == 1
+    assert [p for _, p, _ in aio.sent] == [1, 1]  # 4 % 3
+    grown = {0, 1, 2, 3}
+    aio.client.cluster.partitions_for_topic = lambda topic: grown  # type: ignore[method-assign]
+    aio.client.cluster.available_partitions_for_topic = lambda topic: grown  # type: ignore[method-assign]
+    asyncio.run(outbox.write([Record("t", b"abcd", b"4")]))
+    assert aio.hashed == 2
+    assert aio.sent[-1][1] == 0  # 4 % 4
