@@ -21,6 +21,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
     from streams.app import create_service
+    from streams.cli import collector
     from streams.kafka.admin import ensure_topics
     from streams.logs import logging_config
 
@@ -28,6 +29,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     # agent crash-loop while the worker looks alive.
     asyncio.run(ensure_topics(settings))
     service = create_service(settings)
+    collector.tune_for_the_worker()
     worker = Worker(
         service.app,
         loglevel=settings.log_level.lower(),
