@@ -35,10 +35,13 @@ def split_by_delivery(
     return in_bulk, one_by_one
 
 
-def _handed_over(consumer: Any, tp: Any, active: set[Any] | None, generation: int) -> bool:
-    """Faust's own test, per record in its getmany."""
-    if not consumer.flow_active or consumer.app.consumer_generation_id != generation:
-        return False
+def _flowing(consumer: Any, generation: int) -> bool:
+    """Faust's test before each record: flow has not stopped, the generation is the fetch's."""
+    return bool(consumer.flow_active) and consumer.app.consumer_generation_id == generation
+
+
+def _handed_over(consumer: Any, tp: Any, active: set[Any] | None) -> bool:
+    """Faust's test of the partition, noting its end offset as Faust's getmany does."""
     if active is None or tp in active or tp in consumer._buffered_partitions:
         consumer.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
         return True
@@ -52,9 +55,9 @@ async def one_by_one(
     flow stops or the generation changes."""
     to_message = consumer._to_message
     for tp, record in consumer.scheduler.iterate(records):
-        if not consumer.flow_active or consumer.app.consumer_generation_id != generation:
+        if not _flowing(consumer, generation):
             return
-        if _handed_over(consumer, tp, active, generation):
+        if _handed_over(consumer, tp, active):
             yield tp, to_message(tp, record)
 
 
@@ -69,9 +72,11 @@ async def in_bulk(
     partition that it took."""
     to_message = consumer._to_message
     for deliver, by_partition in deliveries.items():
+        if not _flowing(consumer, generation):
+            return  # the rest is left over: fetched again
         messages: list[Any] = []
         for tp, batch in by_partition.items():
-            if _handed_over(consumer, tp, active, generation):
+            if _handed_over(consumer, tp, active):
                 messages.extend(to_message(tp, record) for record in batch)
                 handed[tp] = batch[-1].offset
         if not messages:

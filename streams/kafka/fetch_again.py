@@ -15,10 +15,9 @@ start").
 
 So, per fetch: the hook notes where each partition returned stands afterwards (in the
 consumer's thread), and after our `getmany` (Faust's, split by streams/kafka/faust_fetch.py)
-has handed over what it kept, it seeks each
-partition with records left over back to the first of them, if nothing has moved the
-partition since (a seek by recovery or by `perform_seek` wins). The choice is pure:
-`left_over`.
+has handed over what it kept, it seeks each partition with records left over back to the
+first of them, if nothing has moved the partition since (a seek by recovery or by
+`perform_seek` wins). The choice is pure: `left_over`.
 
 The batch channels' topics (`deliver_in_bulk`) are not yielded to Faust's loop at all: it
 awaits a callback per record inside `wait_first`, four tasks a record, 16% of the worker's CPU
