@@ -1,5 +1,6 @@
-"""The outbox retries what the producer refused or the broker failed, and says so in one line,
-not a stack trace; it sends a partition's records in order, a batch at a time."""
+"""The outbox (streams/kafka/outbox.py): a partition's records in order, a batch at a time, each
+keyed record where `send` would put it; what the producer refused or the broker failed is
+retried, said in one line, not a stack trace."""
 
 from __future__ import annotations
 
