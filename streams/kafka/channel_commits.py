@@ -88,15 +88,15 @@ class ChannelCommits:
         """The offset committed for tp: by this worker, else the one it started from (None:
         none known)."""
         committed = self.committed.get(tp)
-        if committed is None:
-            committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
-        return committed if committed is not None and committed >= 0 else None
+        return committed if committed is not None and committed >= 0 else self._started_from(tp)
 
     def finished_offset(self, tp: Any) -> int | None:
         """The offset after the last record of tp the handler finished, else the committed
         offset this worker started from (None: not known)."""
         done = self.progress.next_offset(tp)
-        if done is not None:
-            return done
+        return done if done is not None else self._started_from(tp)
+
+    def _started_from(self, tp: Any) -> int | None:
+        """The offset committed for tp when this worker was assigned it (Faust's record)."""
         committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
         return committed if committed is not None and committed >= 0 else None

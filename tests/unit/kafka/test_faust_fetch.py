@@ -7,13 +7,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from faust.types import TP
+
 from streams.kafka.faust_fetch import in_bulk, one_by_one, split_by_delivery
-
-
-@dataclass(frozen=True)
-class TP:
-    topic: str
-    partition: int
 
 
 @dataclass(frozen=True)
